@@ -1,0 +1,1 @@
+"""Cryptographic foundation: keys, DSSE envelopes and in-toto statements."""
