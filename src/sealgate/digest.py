@@ -111,7 +111,9 @@ def _walk(dir_fd: int, prefix: str, files: dict[str, tuple[int, bytes]], budget:
                 _walk(fd, rel + "/", files, budget, root)
             elif stat.S_ISREG(st.st_mode):
                 if len(files) >= MAX_FILES:
-                    raise MalformedInputError(f"artifact {root} has more than {MAX_FILES} files", reason=Reason.TOO_LARGE)
+                    raise MalformedInputError(
+                        f"artifact {root} has more than {MAX_FILES} files", reason=Reason.TOO_LARGE
+                    )
                 data = _read_fd_bounded(fd, budget[0], f"artifact {root}")
                 budget[0] -= len(data)
                 files[rel] = (stat.S_IMODE(st.st_mode), data)

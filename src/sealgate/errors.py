@@ -137,7 +137,7 @@ class UsageError(SealgateError):
     default_reason = Reason.MALFORMED_INPUT
 
 
-class KeyError_(UsageError):  # noqa: N801 - trailing underscore avoids the builtin KeyError
+class KeyError_(UsageError):  # noqa: N801 - the underscore avoids shadowing the builtin KeyError
     """A key could not be read, decrypted or found."""
 
 

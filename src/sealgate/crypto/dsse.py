@@ -105,9 +105,7 @@ class Envelope:
         an error, since it means the envelope was altered.
         """
         if self.payload_type != payload_type:
-            raise VerificationError(
-                f"DSSE payloadType is {self.payload_type!r}, expected {payload_type!r}"
-            )
+            raise VerificationError(f"DSSE payloadType is {self.payload_type!r}, expected {payload_type!r}")
         message = pae(self.payload_type, self.payload)
         good: set[KeyId] = set()
         for keyid, sig in self.signatures:

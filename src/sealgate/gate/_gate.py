@@ -1,0 +1,477 @@
+"""The one checkpoint: a request goes in, a ``VerifiedArtifact`` or an audited denial comes out.
+
+Steps follow ARCHITECTURE.md "The gate, step by step": (1) load the registry view from the
+pinned root, (2) read the artifact once and compare its digest with the registry target,
+check its status, (3) verify the DSSE approvals and count roles over distinct principals
+bound by the signed policy, (4) checks the policy asks for (analysers arrive with later
+work; findings are merged here by severity), (5) append the decision to the audit log,
+deny if that fails, (6) hand back the verified bytes in a token.
+
+Every denial has a :class:`~sealgate.errors.Reason`, a severity and a sentence; every
+decision, allow or deny, is audited. There is no parameter that skips a step.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sealgate.config import Home, database_url_from_env
+from sealgate.crypto.dsse import Envelope
+from sealgate.crypto.intoto import verify_approval
+from sealgate.digest import SCHEME, Artifact, read_artifact
+from sealgate.errors import (
+    AuditError,
+    DeniedError,
+    MalformedInputError,
+    PolicyError,
+    Reason,
+    RegistryError,
+    SealgateError,
+    Severity,
+    VerificationError,
+)
+from sealgate.gate._anchors import writable_anchors
+from sealgate.gate._roles import count_roles
+from sealgate.registry import layout
+from sealgate.tokens import VerifiedArtifact, _claim_gate_capability
+
+__all__ = ["OVERRIDE_ENV", "Decision", "Gate", "GateRequest"]
+
+_CAPABILITY = _claim_gate_capability()
+OVERRIDE_ENV = "SEALGATE_ALLOW_UNSIGNED"
+INTERFACES = ("cli", "mcp", "api", "http")
+DECISION_TYPE = "sealgate/decision/v1"
+# Reasons the development override may turn into an allow: the artifact is unsigned or
+# unregistered. Integrity failures (digest, revocation, expiry, tampering, audit) never.
+_OVERRIDABLE = frozenset({Reason.NOT_REGISTERED, Reason.THRESHOLD_NOT_MET, Reason.KEY_NOT_BOUND_TO_ROLE})
+
+
+@dataclass(frozen=True, slots=True)
+class GateRequest:
+    """What is asked of the gate: an artifact on disk and the registry identity it claims."""
+
+    kind: str
+    name: str
+    version: str
+    path: Path
+    interface: str = "api"
+    taint: str = "trusted"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An audited decision. ``allowed`` is informational: callers act on the token or the error."""
+
+    allowed: bool
+    reason: Reason
+    severity: Severity
+    message: str
+    audit_index: int | None
+    record: dict[str, Any] = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "reason": self.reason.value,
+            "severity": self.severity.value,
+            "message": self.message,
+            "audit_index": self.audit_index,
+            "record": self.record,
+        }
+
+
+class _Deny(Exception):
+    """Internal: carries a denial from any step to the single audit point."""
+
+    def __init__(self, reason: Reason, message: str, severity: Severity = Severity.HIGH) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.severity = severity
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Gate:
+    """The mandatory gate over one ``SEALGATE_HOME``.
+
+    ``clock`` returns unix seconds; one reading is taken per decision and used for every
+    expiry and staleness comparison in it. ``environ`` is the caller's environment, read
+    only for the development override (default: ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        home: Home,
+        *,
+        database_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+        environ: dict[str, str] | None = None,
+        audit: Any = None,
+    ) -> None:
+        self.home = home
+        self._clock = clock
+        self._environ = os.environ if environ is None else environ
+        self._database_url = database_url if database_url is not None else database_url_from_env()
+        self._audit = audit
+
+    # -- audit -------------------------------------------------------------------------
+
+    def _audit_log(self) -> Any:
+        if self._audit is None:
+            from sealgate.audit import open_audit_log
+
+            self._audit = open_audit_log(self.home.root, self._database_url)
+        return self._audit
+
+    def close(self) -> None:
+        if self._audit is not None:
+            self._audit.close()
+            self._audit = None
+
+    # -- the decision ------------------------------------------------------------------
+
+    def verify(self, request: GateRequest) -> VerifiedArtifact:
+        """Decide on ``request``; return the token or raise :class:`DeniedError` (audited)."""
+        now = self._clock()
+        record: dict[str, Any] = {
+            "_type": DECISION_TYPE,
+            "time": _rfc3339(now),
+            "interface": request.interface if request.interface in INTERFACES else "api",
+            "taint": request.taint,
+            "subject": {"kind": request.kind, "name": request.name, "version": request.version},
+            "warnings": [],
+        }
+        override_asked = self._environ.get(OVERRIDE_ENV, "") not in ("", "0")
+        try:
+            token = self._decide(request, now, record, override_asked)
+        except _Deny as deny:
+            reason, severity, message = deny.reason, deny.severity, deny.message
+        except SealgateError as exc:
+            # A failure no step anticipated still denies, with its own reason code.
+            reason, severity, message = exc.reason, Severity.HIGH, exc.message
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            reason, severity = Reason.INTERNAL_ERROR, Severity.CRITICAL
+            message = f"the gate failed unexpectedly and denies: {type(exc).__name__}: {exc}"
+        else:
+            return token
+        decision = self._finish(record, allowed=False, reason=reason, severity=severity, message=message)
+        raise DeniedError(message, reason=reason, decision=decision)
+
+    def _finish(
+        self, record: dict[str, Any], *, allowed: bool, reason: Reason, severity: Severity, message: str
+    ) -> Decision:
+        record.update(
+            {
+                "decision": "allow" if allowed else "deny",
+                "reason": reason.value,
+                "severity": severity.value,
+                "message": message,
+            }
+        )
+        try:
+            receipt = self._audit_log().append(record, durable=allowed)
+        except AuditError as exc:
+            if allowed:
+                raise _Deny(
+                    Reason.AUDIT_UNAVAILABLE,
+                    f"the decision could not be written to the audit log, so it is denied: {exc.message}",
+                    Severity.CRITICAL,
+                ) from exc
+            # A denial that cannot be audited is still a denial; say so in its reason.
+            raise DeniedError(
+                f"{message} (and the audit log is unavailable: {exc.message})",
+                reason=Reason.AUDIT_UNAVAILABLE,
+                decision=Decision(False, Reason.AUDIT_UNAVAILABLE, Severity.CRITICAL, message, None, record),
+            ) from exc
+        return Decision(allowed, reason, severity, message, receipt.index, record)
+
+    def _decide(
+        self, request: GateRequest, now: float, record: dict[str, Any], override_asked: bool
+    ) -> VerifiedArtifact:
+        # Identity of the request: a malformed name is malformed input, never a lookup.
+        try:
+            target = layout.target_path(request.kind, request.name, request.version)
+            namespace = layout.namespace_of(request.kind, request.name)
+        except MalformedInputError as exc:
+            raise _Deny(Reason.MALFORMED_INPUT, exc.message, Severity.MEDIUM) from exc
+        record["subject"]["target"] = target
+
+        # Step 1: registry view and policy, both verified from the pinned root.
+        view, policy = self._load_trust(now, record)
+        production = policy.environment.value == "production"
+        if override_asked and production:
+            raise _Deny(
+                Reason.OVERRIDE_REFUSED,
+                f"{OVERRIDE_ENV} is set but the signed policy says production; the override is refused "
+                "and this attempt is audited. Unset it.",
+                Severity.CRITICAL,
+            )
+        if production:
+            self._check_anchors()
+
+        # Step 2: read the artifact once, bounded; digest the bytes read.
+        try:
+            artifact = read_artifact(request.path, max_size=policy.resources.artifact_bytes)
+        except MalformedInputError as exc:
+            raise _Deny(exc.reason, exc.message, Severity.MEDIUM) from exc
+        record["subject"]["digest"] = {"sha256": artifact.digest}
+        info = view.get_target(target)
+        if info is None:
+            return self._deny_or_override(
+                Reason.NOT_REGISTERED,
+                f"{target} is not in the registry (registry version {view.version}); propose, approve "
+                "and publish it, then run `sealgate registry refresh`",
+                request,
+                artifact,
+                record,
+                override_asked,
+                policy,
+                view,
+                target,
+                stage=None,
+            )
+        custom = info.custom if isinstance(info.custom, dict) else {}
+        stage = custom.get("stage")
+        record["subject"]["stage"] = stage
+        if custom.get("kind") != request.kind:
+            raise _Deny(
+                Reason.MALFORMED_INPUT,
+                f"registry entry {target} is of kind {custom.get('kind')!r}, not {request.kind!r}",
+            )
+        if custom.get("digest_scheme") != SCHEME or info.hashes.get("sha256") != artifact.digest:
+            raise _Deny(
+                Reason.DIGEST_MISMATCH,
+                f"the artifact's sha256 {artifact.digest[:16]}… does not match the registered "
+                f"{str(info.hashes.get('sha256'))[:16]}… for {target}: it was changed after approval",
+                Severity.CRITICAL,
+            )
+        if info.length != artifact.size:
+            raise _Deny(
+                Reason.DIGEST_MISMATCH,
+                f"the artifact is {artifact.size} bytes, registered as {info.length}",
+                Severity.CRITICAL,
+            )
+
+        level = policy.level_for(request.kind, namespace, stage if isinstance(stage, str) else "DEV")
+        requirements = policy.requirements(level)
+        record["level"] = level.value
+        status = custom.get("status")
+        if status == "revoked":
+            reason_text = custom.get("revocation_reason") or "no reason given"
+            raise _Deny(Reason.REVOKED, f"{target} is revoked ({reason_text}); use another version", Severity.CRITICAL)
+        if status == "deprecated":
+            if not requirements.allow_deprecated:
+                raise _Deny(
+                    Reason.DEPRECATED,
+                    f"{target} is deprecated and the {level.value} level does not allow deprecated entries",
+                )
+            record["warnings"].append(f"{target} is deprecated")
+        elif status != "active":
+            raise _Deny(Reason.UNKNOWN_STATUS, f"{target} has unknown status {status!r}; refusing it")
+
+        # Step 3: approvals over this digest, roles counted over distinct principals.
+        principals, unbound = self._collect_claims(custom.get("statements"), target, artifact.digest, namespace, policy)
+        result = count_roles(requirements.roles, principals)
+        record["principals"] = {role: list(names) for role, names in result.assigned.items()}
+        if not result.met:
+            missing = ", ".join(f"{role} ×{n}" for role, n in sorted(result.missing.items()))
+            if unbound:
+                reason = Reason.KEY_NOT_BOUND_TO_ROLE
+                why = (
+                    "; ignored statements by keys the policy does not bind to that role in "
+                    f"{namespace}: {', '.join(sorted(unbound))}"
+                )
+            else:
+                reason = Reason.THRESHOLD_NOT_MET
+                why = ""
+            return self._deny_or_override(
+                reason,
+                f"{target} lacks approvals required at the {level.value} level: {missing}{why}",
+                request,
+                artifact,
+                record,
+                override_asked,
+                policy,
+                view,
+                target,
+                stage=stage,
+            )
+
+        # Steps 5 and 6: audit, then the token.
+        return self._allow(request, artifact, record, policy, view, target, level.value, str(stage), result.assigned)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _load_trust(self, now: float, record: dict[str, Any]) -> tuple[Any, Any]:
+        from sealgate.registry.view import RegistryView
+
+        from sealgate.policy import LocalPolicy, TrustPolicy, tighten
+
+        try:
+            view = RegistryView.load(self.home.trust, now)
+        except RegistryError as exc:
+            raise _Deny(exc.reason, exc.message, Severity.CRITICAL) from exc
+        record["registry_version"] = view.version
+        try:
+            policy = TrustPolicy.from_json_bytes(view.read_target_bytes(layout.POLICY_TARGET))
+            record["policy_digest"] = policy.digest
+            local_path = self.home.local_policy
+            if local_path.exists():
+                local = LocalPolicy.from_json_bytes(local_path.read_bytes())
+                policy = tighten(policy, local)
+                record["local_policy_digest"] = local.digest
+        except (PolicyError, MalformedInputError) as exc:
+            raise _Deny(exc.reason, f"the gate cannot start: {exc.message}", Severity.CRITICAL) from exc
+        except RegistryError as exc:
+            raise _Deny(exc.reason, exc.message, Severity.CRITICAL) from exc
+        except OSError as exc:
+            raise _Deny(
+                Reason.POLICY_INVALID, f"the local policy file cannot be read: {exc.strerror}", Severity.CRITICAL
+            ) from exc
+        try:
+            view.check_staleness(policy.max_staleness, now)
+        except RegistryError as exc:
+            raise _Deny(exc.reason, exc.message, Severity.HIGH) from exc
+        return view, policy
+
+    def _check_anchors(self) -> None:
+        anchors = [self.home.trust, self.home.local_policy, self.home.audit_dir]
+        if self._database_url is None:
+            anchors.append(self.home.audit_db)
+        writable = writable_anchors(anchors)
+        if writable:
+            raise _Deny(
+                Reason.TRUST_ANCHOR_WRITABLE,
+                "the policy says production, but these trust anchors are writable by the calling user: "
+                + ", ".join(str(p) for p in writable[:5])
+                + "; give them to a service user and run the gate as an unprivileged user "
+                "(with the audit log in PostgreSQL under the append-only role)",
+                Severity.CRITICAL,
+            )
+
+    def _collect_claims(
+        self, statements: object, target: str, digest: str, namespace: str, policy: Any
+    ) -> tuple[dict[str, set[str]], set[str]]:
+        if statements is None:
+            statements = []
+        if not isinstance(statements, list):
+            raise _Deny(Reason.MALFORMED_INPUT, f"registry entry {target} has malformed statements")
+        claims: dict[str, set[str]] = {}
+        unbound: set[str] = set()
+        keys = policy.keys
+        for raw in statements[:64]:
+            try:
+                envelope = Envelope.from_dict(raw)
+            except MalformedInputError as exc:
+                raise _Deny(Reason.MALFORMED_INPUT, f"a statement on {target} is malformed: {exc.message}") from exc
+            try:
+                statement = verify_approval(envelope, keys)
+            except VerificationError as exc:
+                if "not signed by any known key" in exc.message:
+                    unbound.add("an unknown key")
+                    continue
+                raise _Deny(
+                    Reason.SIGNATURE_INVALID,
+                    f"a statement on {target} does not verify: {exc.message}",
+                    Severity.CRITICAL,
+                ) from exc
+            if statement.subject_name != target or statement.subject_sha256 != digest:
+                continue  # a statement about another artifact counts for nothing
+            for keyid in statement.keyids:
+                principal = policy.principal_of(keyid)
+                if principal is None:
+                    continue
+                if policy.is_bound(principal, statement.role, namespace):
+                    claims.setdefault(principal, set()).add(statement.role)
+                else:
+                    unbound.add(f"{principal} as {statement.role}")
+        return claims, unbound
+
+    def _deny_or_override(
+        self,
+        reason: Reason,
+        message: str,
+        request: GateRequest,
+        artifact: Artifact,
+        record: dict[str, Any],
+        override_asked: bool,
+        policy: Any,
+        view: Any,
+        target: str,
+        *,
+        stage: object,
+    ) -> VerifiedArtifact:
+        if not override_asked or reason not in _OVERRIDABLE:
+            raise _Deny(reason, message)
+        # Here the signed policy says development (production was refused earlier).
+        if stage == "PROD":
+            raise _Deny(
+                Reason.OVERRIDE_REFUSED,
+                f"{OVERRIDE_ENV} never applies to a PROD-stage entry; {message}",
+                Severity.CRITICAL,
+            )
+        record["override"] = {"env": OVERRIDE_ENV, "would_deny": reason.value, "message": message}
+        record["warnings"].append(f"DEVELOPMENT OVERRIDE: {message}")
+        return self._allow(
+            request,
+            artifact,
+            record,
+            policy,
+            view,
+            target,
+            "override",
+            str(stage or "DEV"),
+            {},
+            reason=Reason.OVERRIDE_USED,
+            severity=Severity.HIGH,
+        )
+
+    def _allow(
+        self,
+        request: GateRequest,
+        artifact: Artifact,
+        record: dict[str, Any],
+        policy: Any,
+        view: Any,
+        target: str,
+        level: str,
+        stage: str,
+        principals: dict[str, tuple[str, ...]],
+        *,
+        reason: Reason = Reason.ALLOWED,
+        severity: Severity = Severity.INFO,
+    ) -> VerifiedArtifact:
+        message = f"{target} is allowed at the {level} level" if reason is Reason.ALLOWED else record["warnings"][-1]
+        decision = self._finish(record, allowed=True, reason=reason, severity=severity, message=message)
+        assert decision.audit_index is not None
+        return VerifiedArtifact(
+            capability=_CAPABILITY,
+            kind=request.kind,
+            name=request.name,
+            version=request.version,
+            target=target,
+            digest=artifact.digest,
+            artifact=artifact,
+            level=level,
+            stage=stage,
+            audit_index=decision.audit_index,
+            registry_version=view.version,
+            policy_digest=policy.digest,
+            warnings=tuple(record["warnings"]),
+            principals=dict(principals),
+            extra={"decision": decision},
+        )
+
+
+def gate_error_sentence(exc: SealgateError) -> str:
+    """The human sentence with its reason code, as the front-ends print it."""
+    return f"{exc.reason.value}: {exc.message}"
