@@ -98,24 +98,32 @@ class Envelope:
         return canonical_bytes(self.to_dict())
 
     def verify(self, keys: Mapping[KeyId, PublicKey], *, payload_type: str) -> VerifiedPayload:
-        """Verify against ``keys``; raise unless at least one known key signed.
+        """Verify against ``keys`` as DSSE's multi-signature verification says.
 
-        The payload type is pinned by the caller. Signatures by unknown key ids are ignored
-        (they are not counted); a signature claiming a known key id that does not verify is
-        an error, since it means the envelope was altered.
+        The payload type is pinned by the caller. KEYID is only a hint: a signature whose
+        key id names a trusted key is tried against that key, any other against every
+        trusted key. A signature that verifies against no trusted key is skipped; the result
+        holds the set of distinct trusted keys that signed, and an envelope with none is
+        rejected. Thresholds are the caller's (the gate counts principals, not keys).
         """
         if self.payload_type != payload_type:
             raise VerificationError(f"DSSE payloadType is {self.payload_type!r}, expected {payload_type!r}")
         message = pae(self.payload_type, self.payload)
         good: set[KeyId] = set()
         for keyid, sig in self.signatures:
-            key = keys.get(KeyId(keyid))
-            if key is None:
-                continue
-            key.verify(sig, message)
-            good.add(key.keyid)
+            hinted = keys.get(KeyId(keyid))
+            candidates = [hinted] if hinted is not None else list(keys.values())
+            for key in candidates:
+                if key.keyid in good:
+                    continue
+                try:
+                    key.verify(sig, message)
+                except VerificationError:
+                    continue
+                good.add(key.keyid)
+                break
         if not good:
-            raise VerificationError("DSSE envelope is not signed by any known key")
+            raise VerificationError("DSSE envelope is not signed by any trusted key")
         return VerifiedPayload(self.payload_type, self.payload, frozenset(good))
 
 

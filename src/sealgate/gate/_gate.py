@@ -279,7 +279,9 @@ class Gate:
             raise _Deny(Reason.UNKNOWN_STATUS, f"{target} has unknown status {status!r}; refusing it")
 
         # Step 3: approvals over this digest, roles counted over distinct principals.
-        principals, unbound = self._collect_claims(custom.get("statements"), target, artifact.digest, namespace, policy)
+        principals, unbound = self._collect_claims(
+            record, custom.get("statements"), target, artifact.digest, namespace, policy
+        )
         result = count_roles(requirements.roles, principals)
         record["principals"] = {role: list(names) for role, names in result.assigned.items()}
         if not result.met:
@@ -359,7 +361,7 @@ class Gate:
             )
 
     def _collect_claims(
-        self, statements: object, target: str, digest: str, namespace: str, policy: Any
+        self, record: dict[str, Any], statements: object, target: str, digest: str, namespace: str, policy: Any
     ) -> tuple[dict[str, set[str]], set[str]]:
         if statements is None:
             statements = []
@@ -367,6 +369,7 @@ class Gate:
             raise _Deny(Reason.MALFORMED_INPUT, f"registry entry {target} has malformed statements")
         claims: dict[str, set[str]] = {}
         unbound: set[str] = set()
+        ignored: list[str] = []
         keys = policy.keys
         for raw in statements[:64]:
             try:
@@ -376,14 +379,9 @@ class Gate:
             try:
                 statement = verify_approval(envelope, keys)
             except VerificationError as exc:
-                if "not signed by any known key" in exc.message:
-                    unbound.add("an unknown key")
-                    continue
-                raise _Deny(
-                    Reason.SIGNATURE_INVALID,
-                    f"a statement on {target} does not verify: {exc.message}",
-                    Severity.CRITICAL,
-                ) from exc
+                # Not signed by a key of the policy, or not an approval: it counts for nothing.
+                ignored.append(exc.message)
+                continue
             if statement.subject_name != target or statement.subject_sha256 != digest:
                 continue  # a statement about another artifact counts for nothing
             for keyid in statement.keyids:
@@ -394,6 +392,8 @@ class Gate:
                     claims.setdefault(principal, set()).add(statement.role)
                 else:
                     unbound.add(f"{principal} as {statement.role}")
+        if ignored:
+            record["ignored_statements"] = ignored
         return claims, unbound
 
     def _deny_or_override(
