@@ -49,7 +49,7 @@ def test_same_ec_key_in_two_encodings_has_one_key_id() -> None:
     compressed_der = b"\x30" + bytes([len(body)]) + body
     pem = (
         b"-----BEGIN PUBLIC KEY-----\n"
-        + __import__("base64").encodebytes(compressed_der)
+        + base64.encodebytes(compressed_der)
         + b"-----END PUBLIC KEY-----\n"
     )
     reloaded = load_public_key(pem)
