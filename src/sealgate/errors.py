@@ -99,6 +99,7 @@ class Reason(enum.Enum):
     REVOKED = "revoked"
     DEPRECATED = "deprecated"
     UNKNOWN_STATUS = "unknown-status"
+    STAGE_NOT_ALLOWED = "stage-not-allowed"
     THRESHOLD_NOT_MET = "threshold-not-met"
     KEY_NOT_BOUND_TO_ROLE = "key-not-bound-to-role"
     SIGNATURE_INVALID = "signature-invalid"

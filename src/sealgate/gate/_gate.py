@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sealgate.config import Home, database_url_from_env
 from sealgate.crypto.dsse import Envelope
@@ -40,6 +40,11 @@ from sealgate.gate._anchors import writable_anchors
 from sealgate.gate._roles import count_roles
 from sealgate.registry import layout
 from sealgate.tokens import VerifiedArtifact, _claim_gate_capability
+
+if TYPE_CHECKING:
+    from sealgate.audit import AuditLog
+    from sealgate.policy import TrustPolicy
+    from sealgate.registry.view import RegistryView
 
 __all__ = ["OVERRIDE_ENV", "Decision", "Gate", "GateRequest"]
 
@@ -115,7 +120,7 @@ class Gate:
         database_url: str | None = None,
         clock: Callable[[], float] = time.time,
         environ: dict[str, str] | None = None,
-        audit: Any = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.home = home
         self._clock = clock
@@ -125,7 +130,7 @@ class Gate:
 
     # -- audit -------------------------------------------------------------------------
 
-    def _audit_log(self) -> Any:
+    def _audit_log(self) -> AuditLog:
         if self._audit is None:
             from sealgate.audit import open_audit_log
 
@@ -261,7 +266,16 @@ class Gate:
                 Severity.CRITICAL,
             )
 
-        level = policy.level_for(request.kind, namespace, stage if isinstance(stage, str) else "DEV")
+        if stage not in layout.STAGES:
+            raise _Deny(Reason.MALFORMED_INPUT, f"registry entry {target} has no valid stage ({stage!r})")
+        assert isinstance(stage, str)
+        if not policy.allows("stages", stage):
+            raise _Deny(
+                Reason.STAGE_NOT_ALLOWED,
+                f"{target} is a {stage}-stage entry and this policy allows only stages "
+                f"{', '.join(sorted(policy.allow_list('stages') or ()))}",
+            )
+        level = policy.level_for(request.kind, namespace, stage)
         requirements = policy.requirements(level)
         record["level"] = level.value
         status = custom.get("status")
@@ -282,8 +296,8 @@ class Gate:
         principals, unbound = self._collect_claims(
             record, custom.get("statements"), target, artifact.digest, namespace, policy
         )
-        result = count_roles(requirements.roles, principals)
-        record["principals"] = {role: list(names) for role, names in result.assigned.items()}
+        result = count_roles({str(role): n for role, n in requirements.roles.items()}, principals)
+        record["principals"] = {str(role): list(names) for role, names in result.assigned.items()}
         if not result.met:
             missing = ", ".join(f"{role} ×{n}" for role, n in sorted(result.missing.items()))
             if unbound:
@@ -313,10 +327,9 @@ class Gate:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _load_trust(self, now: float, record: dict[str, Any]) -> tuple[Any, Any]:
-        from sealgate.registry.view import RegistryView
-
+    def _load_trust(self, now: float, record: dict[str, Any]) -> tuple[RegistryView, TrustPolicy]:
         from sealgate.policy import LocalPolicy, TrustPolicy, tighten
+        from sealgate.registry.view import RegistryView
 
         try:
             view = RegistryView.load(self.home.trust, now)
@@ -361,7 +374,7 @@ class Gate:
             )
 
     def _collect_claims(
-        self, record: dict[str, Any], statements: object, target: str, digest: str, namespace: str, policy: Any
+        self, record: dict[str, Any], statements: object, target: str, digest: str, namespace: str, policy: TrustPolicy
     ) -> tuple[dict[str, set[str]], set[str]]:
         if statements is None:
             statements = []
@@ -404,8 +417,8 @@ class Gate:
         artifact: Artifact,
         record: dict[str, Any],
         override_asked: bool,
-        policy: Any,
-        view: Any,
+        policy: TrustPolicy,
+        view: RegistryView,
         target: str,
         *,
         stage: object,
@@ -440,8 +453,8 @@ class Gate:
         request: GateRequest,
         artifact: Artifact,
         record: dict[str, Any],
-        policy: Any,
-        view: Any,
+        policy: TrustPolicy,
+        view: RegistryView,
         target: str,
         level: str,
         stage: str,
