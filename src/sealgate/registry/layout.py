@@ -83,7 +83,7 @@ _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
 def validate_component(value: str, what: str, *, version: bool = False) -> str:
     """A namespace, name or version segment: no slash, no dot-dot, bounded, lowercase names."""
     pattern = _VERSION if version else _COMPONENT
-    if not pattern.match(value) or ".." in value:
+    if not pattern.fullmatch(value) or ".." in value:
         from sealgate.errors import MalformedInputError
 
         raise MalformedInputError(
