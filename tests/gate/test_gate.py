@@ -263,7 +263,7 @@ def test_token_cannot_be_constructed_outside_the_gate(gh: GateHome) -> None:
     path = gh.register("acme/hello", "1.0.0", b"x")
     token = allowed(gh, req(path))
     fields = {f: getattr(token, f) for f in token.__dataclass_fields__ if f != "capability"}
-    with pytest.raises(TypeError, match="only be constructed by sealgate.gate"):
+    with pytest.raises(TypeError, match=r"only be constructed by sealgate\.gate"):
         VerifiedArtifact(capability=object(), **fields)  # type: ignore[arg-type]
 
 
