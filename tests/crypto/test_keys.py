@@ -108,3 +108,23 @@ def test_key_files_are_0600_and_never_overwritten(tmp_path: Path) -> None:
     assert store.private("alice", PW).keyid == key.keyid
     assert store.public("alice").keyid == key.keyid
     assert [i.name for i in store.list()] == ["alice"]
+
+
+@pytest.mark.parametrize("keytype", ["ed25519", "ecdsa-p256"])
+def test_fast_spki_encoding_matches_cryptography(keytype: str) -> None:
+    # The hot path encodes SPKI without cryptography's serialization package; it must agree.
+    key = generate_key(keytype).public
+    assert key.spki_der == key.key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert key.to_pem() == key.key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert load_public_key(key.to_pem()).keyid == key.keyid
+
+
+def test_invalid_ec_point_refused() -> None:
+    der = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200") + b"\x04" + b"\x01" * 64
+    pem = b"-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(der) + b"-----END PUBLIC KEY-----\n"
+    with pytest.raises(MalformedInputError):
+        load_public_key(pem)

@@ -8,14 +8,17 @@ Private keys are PKCS#8 PEM, encrypted unless the caller passes ``insecure_no_pa
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NewType
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from sealgate.errors import KeyError_, MalformedInputError, VerificationError
@@ -39,6 +42,14 @@ KeyId = NewType("KeyId", str)
 KEY_TYPES = ("ed25519", "ecdsa-p256")
 MAX_PEM_SIZE = 64 * 1024
 
+# DER SubjectPublicKeyInfo prefixes of the two key types, so that the gate's hot path can
+# parse and re-encode public keys without importing cryptography's serialization package
+# (which drags in the SSH key code: ~12 ms per process). Anything else goes the slow way.
+_ED25519_SPKI = bytes.fromhex("302a300506032b6570032100")
+_P256_SPKI = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+_P256_SPKI_COMPRESSED = bytes.fromhex("3039301306072a8648ce3d020106082a8648ce3d030107032200")
+_PEM_PUBLIC = re.compile(rb"\A\s*-----BEGIN PUBLIC KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END PUBLIC KEY-----\s*\Z")
+
 _PublicObj = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 _PrivateObj = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
@@ -53,10 +64,36 @@ class Passphrase:
         return "Passphrase(<redacted>)"
 
 
+def _spki_der(public: _PublicObj) -> bytes:
+    """DER SPKI of the key, EC points always uncompressed (the normal form)."""
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        return _ED25519_SPKI + public.public_bytes_raw()
+    if isinstance(public.curve, ec.SECP256R1):
+        numbers = public.public_numbers()
+        return _P256_SPKI + b"\x04" + numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")
+    from cryptography.hazmat.primitives import serialization
+
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def key_id_of(public: _PublicObj) -> KeyId:
     """Hex SHA-256 of the DER SPKI of the (normalised) public key."""
-    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return KeyId(hashlib.sha256(der).hexdigest())
+    return KeyId(hashlib.sha256(_spki_der(public)).hexdigest())
+
+
+def _public_from_der(der: bytes) -> object:
+    try:
+        if len(der) == 44 and der.startswith(_ED25519_SPKI):
+            return ed25519.Ed25519PublicKey.from_public_bytes(der[12:])
+        if (len(der) == 91 and der.startswith(_P256_SPKI)) or (
+            len(der) == 59 and der.startswith(_P256_SPKI_COMPRESSED)
+        ):
+            return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), der[26:])
+        from cryptography.hazmat.primitives import serialization
+
+        return serialization.load_der_public_key(der)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise MalformedInputError("not a valid public key") from exc
 
 
 def _check_supported(public: object) -> str:
@@ -85,17 +122,19 @@ class PublicKey:
 
     @property
     def spki_der(self) -> bytes:
-        return self.key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return _spki_der(self.key)
 
     def to_pem(self) -> bytes:
-        return self.key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        body = base64.encodebytes(self.spki_der).replace(b"\n", b"")
+        lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+        return b"-----BEGIN PUBLIC KEY-----\n" + b"\n".join(lines) + b"\n-----END PUBLIC KEY-----\n"
 
     @property
     def raw_ed25519(self) -> bytes:
         """The 32 raw bytes of an Ed25519 key (used by the C2SP note format and legacy files)."""
         if not isinstance(self.key, ed25519.Ed25519PublicKey):
             raise KeyError_(f"key {self.keyid[:16]} is not an Ed25519 key")
-        return self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return self.key.public_bytes_raw()
 
     def verify(self, signature: bytes, data: bytes) -> None:
         """Raise :class:`VerificationError` unless ``signature`` is valid over ``data``."""
@@ -136,6 +175,8 @@ class PrivateKey:
 
     def to_pem(self, passphrase: Passphrase | None, *, insecure_no_passphrase: bool = False) -> bytes:
         """PKCS#8 PEM; encrypted unless ``insecure_no_passphrase`` is spelled out."""
+        from cryptography.hazmat.primitives import serialization
+
         if passphrase is None:
             if not insecure_no_passphrase:
                 raise KeyError_("a passphrase is required to write a private key (or --insecure-no-passphrase)")
@@ -160,9 +201,16 @@ def load_public_key(pem: bytes, *, what: str = "public key") -> PublicKey:
     """Parse an SPKI PEM public key (Ed25519 or P-256, compressed or uncompressed point)."""
     if len(pem) > MAX_PEM_SIZE:
         raise MalformedInputError(f"{what} is larger than {MAX_PEM_SIZE} bytes")
+    match = _PEM_PUBLIC.match(pem)
+    if match is None:
+        raise MalformedInputError(f"{what} is not a PEM public key (-----BEGIN PUBLIC KEY-----)")
     try:
-        public = serialization.load_pem_public_key(pem)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        der = base64.b64decode(re.sub(rb"\s+", b"", match.group(1)), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedInputError(f"{what} is not valid base64 PEM") from exc
+    try:
+        public = _public_from_der(der)
+    except MalformedInputError as exc:
         raise MalformedInputError(f"{what} is not a valid PEM public key") from exc
     return PublicKey.from_crypto(public)
 
@@ -173,6 +221,8 @@ def load_private_key(pem: bytes, passphrase: Passphrase | None, *, what: str = "
         raise MalformedInputError(f"{what} is larger than {MAX_PEM_SIZE} bytes")
     if b"-----BEGIN" not in pem:
         raise MalformedInputError(f"{what} is not a PEM file")
+    from cryptography.hazmat.primitives import serialization
+
     try:
         private = serialization.load_pem_private_key(pem, passphrase.value if passphrase else None)
     except TypeError as exc:
