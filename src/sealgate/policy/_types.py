@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Final, Literal
@@ -38,6 +38,7 @@ __all__ = [
     "Resources",
     "Role",
     "glob_matches",
+    "is_namespace_glob",
 ]
 
 KINDS: Final = tuple(KIND_PLURAL)  # ("tool", "module", "enclave")
@@ -98,8 +99,12 @@ class Level(enum.Enum):
 _LEVEL_RANK: Final = {level: i for i, level in enumerate(Level)}
 
 
-class Role(enum.Enum):
-    """What a principal may sign as. ``advisory`` signs advisories and never counts toward thresholds."""
+class Role(enum.StrEnum):
+    """What a principal may sign as. ``advisory`` signs advisories and never counts toward thresholds.
+
+    A ``StrEnum``: ``Role.AUTHOR == "author"``, so the role string of a verified in-toto
+    statement can be compared with, and looked up in, the policy's roles directly.
+    """
 
     AUTHOR = "author"
     REVIEWER = "reviewer"
@@ -171,7 +176,13 @@ HARD_CAPS: Final = Resources(**_CAPS)
 # One namespace-glob segment: the characters of a registry name component plus ``*`` and
 # ``?``. Character classes are not allowed, so the set of names a glob matches is simple
 # enough to reason about exactly when a local policy is checked for loosening.
-GLOB_SEGMENT: Final = re.compile(r"^[a-z0-9._*?-]{1,64}$")
+GLOB_SEGMENT: Final = re.compile(r"[a-z0-9._*?-]{1,64}")
+
+
+def is_namespace_glob(value: str) -> bool:
+    """A lookup: is ``value`` a two-segment namespace glob such as ``tools/acme`` or ``tools/*``?"""
+    parts = value.split("/")
+    return len(parts) == 2 and all(GLOB_SEGMENT.fullmatch(part) for part in parts)
 
 
 def glob_matches(pattern: str, namespace: str) -> bool:
@@ -215,6 +226,8 @@ class LevelRule:
             raise _invalid(f"level rule kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if self.stage is not None and self.stage not in STAGES:
             raise _invalid(f"level rule stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
+        if self.namespace is not None and not is_namespace_glob(self.namespace):
+            raise _invalid(f"level rule namespace {self.namespace!r} is not a KIND/NAME glob")
 
     def matches(self, kind: str, namespace: str, stage: str) -> bool:
         return (
@@ -235,7 +248,11 @@ class LevelRule:
 
 
 # Defaults for the optional parts of a level's requirements.
-DEFAULT_DENY_FROM: Final = {Level.PERMISSIVE: Severity.CRITICAL, Level.STANDARD: Severity.HIGH, Level.STRICT: Severity.MEDIUM}
+DEFAULT_DENY_FROM: Final = {
+    Level.PERMISSIVE: Severity.CRITICAL,
+    Level.STANDARD: Severity.HIGH,
+    Level.STRICT: Severity.MEDIUM,
+}
 DEFAULT_ALLOW_DEPRECATED: Final = {Level.PERMISSIVE: True, Level.STANDARD: True, Level.STRICT: False}
 
 
@@ -251,7 +268,6 @@ class Requirements:
     roles: Mapping[Role, int]
     allow_deprecated: bool
     deny_from: Severity
-    _frozen_roles: Mapping[Role, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         roles = dict(self.roles)
@@ -264,7 +280,8 @@ class Requirements:
                 raise _invalid(f"requirements.roles.{role.value} must be an integer from 1 to {MAX_THRESHOLD}")
         ordered = {role: roles[role] for role in THRESHOLD_ROLES if role in roles}
         object.__setattr__(self, "roles", MappingProxyType(ordered))
-        object.__setattr__(self, "_frozen_roles", self.roles)
+        if type(self.allow_deprecated) is not bool or not isinstance(self.deny_from, Severity):
+            raise _invalid("requirements.allow_deprecated must be a boolean and deny_from a Severity")
 
     def threshold(self, role: Role) -> int:
         """How many distinct principals must sign as ``role`` (0 when the role is not required)."""
