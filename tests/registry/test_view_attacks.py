@@ -25,6 +25,7 @@ from sealgate.errors import Reason, RegistryError, RegistryIntegrityError
 from sealgate.registry.view import RegistryView
 from tests.registry.tufgen import TufRepo, make_signer, ngclient_updater, sealgate_registry, sign_document
 
+
 def _load(trust: Path, now: Any = None) -> RegistryView:
     # The reference time is taken per call: metadata made to expire seconds ago must still
     # be expired however long the rest of the suite ran before this test.
