@@ -1,0 +1,1 @@
+"""Tests of the tamper-evident audit log (sealgate.audit) and its storage."""
