@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import rfc8785
-
 from sealgate.errors import MalformedInputError
 
 __all__ = ["canonical_bytes", "loads_strict"]
@@ -27,6 +25,12 @@ def canonical_bytes(value: Any) -> bytes:
     try:
         if _fast_path_applies(value):
             return _FAST_ENCODER.encode(value).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise MalformedInputError(f"value cannot be canonicalised as JSON: {exc}") from exc
+    # The slow path is the reference implementation; imported only when a value needs it.
+    import rfc8785
+
+    try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise MalformedInputError(f"value cannot be canonicalised as JSON: {exc}") from exc

@@ -22,19 +22,58 @@ Importing this package does not import psycopg.
 
 from __future__ import annotations
 
-from ._checkpoint import MAX_NOTE_SIZE, Checkpoint, NoteVerifier, sign_checkpoint, verify_checkpoint
-from ._log import DEFAULT_LOCK_TIMEOUT, AuditLog, check_canonical_record, open_audit_log
-from ._merkle import (
-    EMPTY_ROOT,
-    ConsistencyProof,
-    InclusionProof,
-    leaf_hash,
-    node_hash,
-    verify_consistency,
-    verify_inclusion,
-)
-from ._state import LAST_CHECKPOINT, ProofSource, VerifierState
-from ._types import MAX_RECORD_SIZE, AppendReceipt, AppendStats, AuditTamperedError, TreeHead
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
+if _TYPE_CHECKING:
+    from ._checkpoint import MAX_NOTE_SIZE, Checkpoint, NoteVerifier, sign_checkpoint, verify_checkpoint
+    from ._log import DEFAULT_LOCK_TIMEOUT, AuditLog, check_canonical_record, open_audit_log
+    from ._merkle import (
+        EMPTY_ROOT,
+        ConsistencyProof,
+        InclusionProof,
+        leaf_hash,
+        node_hash,
+        verify_consistency,
+        verify_inclusion,
+    )
+    from ._state import LAST_CHECKPOINT, ProofSource, VerifierState
+    from ._types import MAX_RECORD_SIZE, AppendReceipt, AppendStats, AuditTamperedError, TreeHead
+
+# Names are resolved on first use (PEP 562) so that the gate, which only appends, does not pay
+# at start-up for checkpoints, notes and the verifier state.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ["MAX_NOTE_SIZE", "Checkpoint", "NoteVerifier", "sign_checkpoint", "verify_checkpoint"], "_checkpoint"
+    ),
+    **dict.fromkeys(["DEFAULT_LOCK_TIMEOUT", "AuditLog", "check_canonical_record", "open_audit_log"], "_log"),
+    **dict.fromkeys(
+        [
+            "EMPTY_ROOT",
+            "ConsistencyProof",
+            "InclusionProof",
+            "leaf_hash",
+            "node_hash",
+            "verify_consistency",
+            "verify_inclusion",
+        ],
+        "_merkle",
+    ),
+    **dict.fromkeys(["LAST_CHECKPOINT", "ProofSource", "VerifierState"], "_state"),
+    **dict.fromkeys(["MAX_RECORD_SIZE", "AppendReceipt", "AppendStats", "AuditTamperedError", "TreeHead"], "_types"),
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",

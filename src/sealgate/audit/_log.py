@@ -18,13 +18,15 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sealgate.canonical import canonical_bytes
 from sealgate.crypto.keys import PrivateKey
 from sealgate.errors import AuditError, MalformedInputError, Reason, SealgateError, UsageError
 
-from ._checkpoint import Checkpoint, sign_checkpoint
+if TYPE_CHECKING:
+    from ._checkpoint import Checkpoint
+
 from ._merkle import (
     EMPTY_ROOT,
     ConsistencyProof,
@@ -430,6 +432,8 @@ class AuditLog:
     def checkpoint(self, origin: str, key: PrivateKey, *, key_name: str | None = None) -> bytes:
         """Sign the current tree head as a C2SP checkpoint note (Ed25519 ``key``, name defaults to origin)."""
         head = self.tree_head()
+        from ._checkpoint import Checkpoint, sign_checkpoint  # not needed on the gate's append path
+
         return sign_checkpoint(Checkpoint(origin, head.size, head.root_hash), key, key_name=key_name)
 
     def verify(self, *, checkpoint: Checkpoint | None = None) -> TreeHead:

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from sealgate._verify_cli import error_exit
 from sealgate.errors import ExitCode, SealgateError
 
 __all__ = ["cli", "main"]
@@ -85,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: Any = cli.main(args=args, prog_name="sealgate", standalone_mode=False)
     except SealgateError as exc:
-        click.echo(f"sealgate: {exc.reason.value}: {exc.message}", err=True)
-        return int(exc.exit_code)
+        return error_exit(exc)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.format_message() if hasattr(exc, "format_message") else str(exc), err=True)
         return int(ExitCode.USAGE)

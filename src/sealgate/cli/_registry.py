@@ -66,6 +66,14 @@ def _save_proposal(ctx: click.Context, proposal: Any, out: Path | None, slug: st
     )
 
 
+def _read(path: Path) -> bytes:
+    """An input file's bytes; a missing or unreadable file is malformed input, never a traceback."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise MalformedInputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
 def _public_keys(ctx: click.Context, refs: Sequence[str]) -> list[Any]:
     store = keystore(ctx)
     return [store.public(ref) for ref in refs]
@@ -89,11 +97,7 @@ def init_cmd(ctx: click.Context, root_file: Path, root_sha256: str, source: str,
     from sealgate.registry.client import pin_root, refresh
 
     home = get_home(ctx)
-    try:
-        data = root_file.read_bytes()
-    except OSError as exc:
-        raise MalformedInputError(f"cannot read {root_file}: {exc.strerror}") from exc
-    pinned = pin_root(home.root, data, root_sha256, source)
+    pinned = pin_root(home.root, _read(root_file), root_sha256, source)
     result = refresh(home.root, source)
     if as_json:
         emit_json({"pin": pinned.to_dict(), "refresh": result.to_dict()})
@@ -159,7 +163,7 @@ def init_registry(
     from sealgate.policy import compile_policy_yaml
     from sealgate.registry.repository import OnlineKeyFiles, propose_init
 
-    policy = compile_policy_yaml(policy_file.read_bytes())
+    policy = compile_policy_yaml(_read(policy_file))
     store = keystore(ctx)
     proposal = propose_init(
         root_keys=_public_keys(ctx, root_keys),
@@ -398,7 +402,7 @@ def policy_cmd(ctx: click.Context, file: Path, out: Path | None, as_json: bool) 
     """Propose publishing the trust policy FILE (YAML) as policy/trust-policy.json."""
     from sealgate.policy import compile_policy_yaml
 
-    proposal = _repo(ctx).propose_policy(compile_policy_yaml(file.read_bytes()))
+    proposal = _repo(ctx).propose_policy(compile_policy_yaml(_read(file)))
     _save_proposal(ctx, proposal, out, "policy", as_json)
 
 
@@ -512,5 +516,5 @@ def import_cmd(
     from sealgate.registry.legacy import import_signal
 
     public = keystore(ctx).public(key_ref)
-    proposal = import_signal(_repo(ctx), file.read_bytes(), public, name)
+    proposal = import_signal(_repo(ctx), _read(file), public, name)
     _save_proposal(ctx, proposal, out, f"import-{name}", as_json)

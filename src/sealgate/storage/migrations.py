@@ -12,11 +12,12 @@ applied_at)``. On PostgreSQL it lives in the component's schema (``sealgate``).
 
 from __future__ import annotations
 
+import importlib
 import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sealgate.errors import SealgateError
@@ -49,7 +50,12 @@ class Migration:
 
 def load_migrations(package: str, directory: str) -> tuple[Migration, ...]:
     """Read ``<package>/<directory>/NNNN_name.sql`` in order; versions must run 1, 2, 3 … without gaps."""
-    root = resources.files(package).joinpath(directory)
+    # Read beside the package's own file: importlib.resources costs several milliseconds of
+    # import time on the gate's hot path, and the migrations ship inside the package.
+    module_file = importlib.import_module(package).__file__
+    if module_file is None:
+        raise RuntimeError(f"package {package} has no location to read migrations from")
+    root = Path(module_file).parent / directory
     found: list[Migration] = []
     for entry in root.iterdir():
         match = _FILE_NAME.match(entry.name)
