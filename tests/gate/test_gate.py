@@ -277,3 +277,32 @@ def test_every_decision_is_audited_allow_and_deny(gh: GateHome) -> None:
     assert [r["decision"] for r in recs] == ["allow", "deny"]
     for r in recs:
         assert {"time", "reason", "severity", "message", "interface", "subject", "policy_digest", "taint"} <= set(r)
+
+
+def test_long_lived_gate_rechecks_expiry_on_every_decision(gh: GateHome) -> None:
+    path = gh.register("acme/hello", "1.0.0", b"x")
+    now = [gh.clock_now]
+    gate = gh.gate()
+    gate._clock = lambda: now[0]
+    try:
+        gate.verify(req(path))
+        now[0] += 2 * DAY  # the cached, verified view must not outlive the timestamp's expiry
+        with pytest.raises(DeniedError) as exc:
+            gate.verify(req(path))
+        assert exc.value.reason is Reason.METADATA_EXPIRED
+    finally:
+        gate.close()
+
+
+def test_long_lived_gate_sees_revocation_after_refresh(gh: GateHome) -> None:
+    path = gh.register("acme/hello", "1.0.0", b"x")
+    gate = gh.gate()
+    try:
+        gate.verify(req(path))
+        gh.publish(gh.repo.propose_revoke("tool", "acme/hello", "1.0.0", reason="bad build"))
+        gh.refresh()
+        with pytest.raises(DeniedError) as exc:
+            gate.verify(req(path))
+        assert exc.value.reason is Reason.REVOKED
+    finally:
+        gate.close()

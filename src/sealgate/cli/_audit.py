@@ -145,7 +145,7 @@ def proof(ctx: click.Context, index: int, size: int | None, old_size: int | None
         }
         if old_size is not None:
             cons = log.consistency_proof(old_size, head.size)
-            verify_consistency(log.root_hash(old_size), head.root_hash, cons)
+            verify_consistency(cons, log.root_hash(old_size), head.root_hash)
             result["consistency"] = {"old_size": old_size, "hashes": [h.hex() for h in cons.hashes]}
     finally:
         log.close()

@@ -127,6 +127,7 @@ class Gate:
         self._environ = os.environ if environ is None else environ
         self._database_url = database_url if database_url is not None else database_url_from_env()
         self._audit = audit
+        self._trust_cache: tuple[tuple[object, ...], RegistryView, TrustPolicy, dict[str, Any]] | None = None
 
     # -- audit -------------------------------------------------------------------------
 
@@ -327,7 +328,49 @@ class Gate:
 
     # -- helpers -----------------------------------------------------------------------
 
+    def _trust_key(self) -> tuple[object, ...]:
+        """What identifies the trust inputs on disk: a refresh or a policy edit changes it."""
+
+        def stamp(path: Path) -> tuple[int, int, int] | None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return None
+            return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+        trust = self.home.trust
+        return (
+            os.path.realpath(trust / "metadata"),
+            stamp(trust / "pin.json"),
+            stamp(trust / "refresh.json"),
+            stamp(trust / "metadata" / "timestamp.json"),
+            stamp(self.home.local_policy),
+        )
+
     def _load_trust(self, now: float, record: dict[str, Any]) -> tuple[RegistryView, TrustPolicy]:
+        # A gate object that decides many times keeps the verified view and policy while the
+        # trust inputs on disk are unchanged; every expiry is still checked at this decision's
+        # reference time (RegistryView.at), and staleness below.
+        key = self._trust_key()
+        cached = self._trust_cache
+        if cached is not None and cached[0] == key:
+            _, cached_view, policy, fields = cached
+            try:
+                view = cached_view.at(now)
+            except RegistryError as exc:
+                raise _Deny(exc.reason, exc.message, Severity.CRITICAL) from exc
+            record.update(fields)
+        else:
+            view, policy = self._load_trust_fresh(now, record)
+            fields = {k: record[k] for k in ("registry_version", "policy_digest", "local_policy_digest") if k in record}
+            self._trust_cache = (key, view, policy, fields)
+        try:
+            view.check_staleness(policy.max_staleness, now)
+        except RegistryError as exc:
+            raise _Deny(exc.reason, exc.message, Severity.HIGH) from exc
+        return view, policy
+
+    def _load_trust_fresh(self, now: float, record: dict[str, Any]) -> tuple[RegistryView, TrustPolicy]:
         from sealgate.policy import LocalPolicy, TrustPolicy, tighten
         from sealgate.registry.view import RegistryView
 
@@ -352,10 +395,6 @@ class Gate:
             raise _Deny(
                 Reason.POLICY_INVALID, f"the local policy file cannot be read: {exc.strerror}", Severity.CRITICAL
             ) from exc
-        try:
-            view.check_staleness(policy.max_staleness, now)
-        except RegistryError as exc:
-            raise _Deny(exc.reason, exc.message, Severity.HIGH) from exc
         return view, policy
 
     def _check_anchors(self) -> None:

@@ -239,6 +239,28 @@ class RegistryView:
         )
         return cls(dirs, reference, root, timestamp, snapshot, targets)
 
+    def at(self, now: float | datetime) -> RegistryView:
+        """This verified view at a later reference time ``now``, for a process deciding many times.
+
+        Nothing is re-read: the metadata was verified from the pinned root when it was loaded,
+        and only expiry depends on the time, so every expiry (root, timestamp, snapshot,
+        targets and each delegated role loaded so far) is checked again at ``now``.
+        The caller must load a fresh view when the trust directory changes.
+        """
+        reference = _reference_time(now)
+        tv.check_final_root(self._root, reference)
+        for role, md in (("timestamp", self._timestamp), ("snapshot", self._snapshot), ("targets", self._targets)):
+            if reference >= md.expires:
+                raise tv._expired(role, md.expires_text, reference)
+        for (_parent, role), md in list(self._delegated.items()):
+            if reference >= md.expires:
+                raise tv._expired(role, md.expires_text, reference)
+        view = object.__new__(RegistryView)
+        for name in RegistryView.__slots__:
+            object.__setattr__(view, name, getattr(self, name))
+        view._now = reference
+        return view
+
     @staticmethod
     def _load_root_chain(dirs: _TrustDirs) -> tv.RootMetadata:
         pin_path = dirs.trust / "pin.json"
@@ -427,6 +449,8 @@ class RegistryView:
         key = (parent.name, role)
         cached = self._delegated.get(key)
         if cached is not None:
+            if self._now >= cached.expires:  # cached by an earlier view of this process (see at())
+                raise tv._expired(role, cached.expires_text, self._now)
             return cached
         assert parent.delegations is not None
         loaded = self._load_targets_role(
