@@ -183,6 +183,11 @@ class Frontier:
         """The perfect subtrees whose hashes make up the frontier of ``size``."""
         return subtrees_of_range(0, size) if size else []
 
+    @property
+    def hashes(self) -> tuple[bytes, ...]:
+        """The subtree hashes, largest subtree first (a copy: the frontier stays private)."""
+        return tuple(self._hashes)
+
     def push(self, leaf: bytes) -> bytes:
         """Append one leaf hash; return the hashes of the subtrees it completes (levels 1, 2, …)."""
         hashes = self._hashes

@@ -42,6 +42,11 @@ class SqliteStore:
         self._lock_timeout = lock_timeout
         self._read_only = read_only
         self._lock = threading.Lock()
+        # (size, leaf hash of the last record, frontier hashes) after this connection's last
+        # append: reused when the log's tip is still exactly that record, which saves reading
+        # the frontier's rows on every append. Another writer moves the tip, and then the
+        # frontier is read from the stored rows again.
+        self._tip_frontier: tuple[int, bytes, tuple[bytes, ...]] | None = None
         self._synchronous: Synchronous = "FULL"
         try:
             if not read_only:
@@ -100,8 +105,12 @@ class SqliteStore:
                 # here for at most lock_timeout seconds).
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    size = self._size()
-                    frontier = self._frontier(size)
+                    size, last_leaf = self._tip()
+                    cached = self._tip_frontier
+                    if cached is not None and cached[0] == size and cached[1] == last_leaf:
+                        frontier = Frontier(size, cached[2])
+                    else:
+                        frontier = self._frontier(size)
                     rows = []
                     push = frontier.push
                     for offset, record in enumerate(records):
@@ -109,6 +118,7 @@ class SqliteStore:
                         rows.append((size + offset, leaf, push(leaf), record))
                     conn.executemany(_INSERT, rows)
                     conn.execute("COMMIT")
+                    self._tip_frontier = (frontier.size, rows[-1][1], frontier.hashes) if rows else None
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
@@ -119,6 +129,10 @@ class SqliteStore:
         return [AppendReceipt(idx, leaf, frontier.size, root) for idx, leaf, _, _ in rows]
 
     # --- reading ------------------------------------------------------------------------
+
+    def _tip(self) -> tuple[int, bytes | None]:
+        row = self._conn.execute("SELECT idx, leaf_hash FROM audit_entry ORDER BY idx DESC LIMIT 1").fetchone()
+        return (0, None) if row is None else (int(row[0]) + 1, bytes(row[1]))
 
     def _size(self) -> int:
         row = self._conn.execute("SELECT max(idx) FROM audit_entry").fetchone()

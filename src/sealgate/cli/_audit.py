@@ -76,9 +76,18 @@ def show(ctx: click.Context, start: int, limit: int, as_json: bool) -> None:
 @click.pass_context
 def verify(ctx: click.Context, origin: str, key_ref: str, as_json: bool) -> None:
     """Re-hash every stored record; check the log extends the last accepted checkpoint. Exit 4 if not."""
+    from sealgate.audit import LAST_CHECKPOINT
+
+    state = _state(ctx, origin, key_ref)
+    if state is None and (get_home(ctx).root / LAST_CHECKPOINT).exists():
+        # Fail closed: without the key the checkpoint cannot be read, and skipping it would let a
+        # truncated or deleted log pass as "no checkpoint yet".
+        raise KeyError_(
+            f"checkpoint key {key_ref!r} is not in the key store, so the log cannot be checked against "
+            f"{LAST_CHECKPOINT}; restore its .pub file or name it with --key"
+        )
     log = _open(ctx)
     try:
-        state = _state(ctx, origin, key_ref)
         last = state.last() if state is not None else None
         head = log.verify(checkpoint=last)
         if state is not None and last is not None:

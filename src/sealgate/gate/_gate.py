@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sealgate.config import Home, database_url_from_env
 from sealgate.crypto.dsse import Envelope
-from sealgate.crypto.intoto import verify_approval
+from sealgate.crypto.intoto import ApprovalStatement, verify_approval
 from sealgate.digest import SCHEME, Artifact, read_artifact
 from sealgate.errors import (
     AuditError,
@@ -54,6 +54,7 @@ INTERFACES = ("cli", "mcp", "api", "http")
 DECISION_TYPE = "sealgate/decision/v1"
 # Reasons the development override may turn into an allow: the artifact is unsigned or
 # unregistered. Integrity failures (digest, revocation, expiry, tampering, audit) never.
+_STATEMENT_CACHE_SIZE = 4096
 _OVERRIDABLE = frozenset({Reason.NOT_REGISTERED, Reason.THRESHOLD_NOT_MET, Reason.KEY_NOT_BOUND_TO_ROLE})
 
 
@@ -127,6 +128,8 @@ class Gate:
         self._environ = os.environ if environ is None else environ
         self._database_url = database_url if database_url is not None else database_url_from_env()
         self._audit = audit
+        self._local_policy_path = str(home.local_policy)
+        self._statement_cache: dict[tuple[object, ...], ApprovalStatement | str] = {}
         self._trust_cache: tuple[tuple[object, ...], RegistryView, TrustPolicy, dict[str, Any]] | None = None
 
     # -- audit -------------------------------------------------------------------------
@@ -331,20 +334,25 @@ class Gate:
     def _trust_key(self) -> tuple[object, ...]:
         """What identifies the trust inputs on disk: a refresh or a policy edit changes it."""
 
-        def stamp(path: Path) -> tuple[int, int, int] | None:
+        def stamp(path: str) -> tuple[int, int, int] | None:
             try:
                 st = os.stat(path)
             except OSError:
                 return None
             return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-        trust = self.home.trust
+        trust = str(self.home.trust)
+        try:
+            generation: str | None = os.readlink(trust + "/.current")
+        except OSError:
+            generation = None
+        # stat() follows the metadata link, so the timestamp's inode names the generation too.
         return (
-            os.path.realpath(trust / "metadata"),
-            stamp(trust / "pin.json"),
-            stamp(trust / "refresh.json"),
-            stamp(trust / "metadata" / "timestamp.json"),
-            stamp(self.home.local_policy),
+            generation,
+            stamp(trust + "/pin.json"),
+            stamp(trust + "/refresh.json"),
+            stamp(trust + "/metadata/timestamp.json"),
+            stamp(self._local_policy_path),
         )
 
     def _load_trust(self, now: float, record: dict[str, Any]) -> tuple[RegistryView, TrustPolicy]:
@@ -412,6 +420,42 @@ class Gate:
                 Severity.CRITICAL,
             )
 
+    def _verify_statement(self, raw: object, policy: TrustPolicy) -> ApprovalStatement | str | _Deny:
+        """Verify one envelope against the policy's keys; remember the result for these exact bytes.
+
+        The cache key is the envelope's exact content (payload and signatures, as strings) and
+        the digest of the policy whose keys verified it, so a cached answer is the answer the
+        same verification would give again. It is bounded and per gate object.
+        """
+        key: tuple[object, ...] | None = None
+        if isinstance(raw, dict):
+            sigs = raw.get("signatures")
+            if isinstance(sigs, list) and all(isinstance(x, dict) for x in sigs):
+                key = (
+                    policy.digest,
+                    raw.get("payloadType"),
+                    raw.get("payload"),
+                    tuple((str(x.get("keyid")), str(x.get("sig"))) for x in sigs),
+                )
+                if all(isinstance(part, str) for part in key[:3]):
+                    hit = self._statement_cache.get(key)
+                    if hit is not None:
+                        return hit
+                else:
+                    key = None
+        outcome: ApprovalStatement | str | _Deny
+        try:
+            outcome = verify_approval(Envelope.from_dict(raw), policy.keys)
+        except MalformedInputError as exc:
+            return _Deny(Reason.MALFORMED_INPUT, exc.message)
+        except VerificationError as exc:
+            outcome = exc.message
+        if key is not None:
+            if len(self._statement_cache) >= _STATEMENT_CACHE_SIZE:
+                self._statement_cache.clear()
+            self._statement_cache[key] = outcome
+        return outcome
+
     def _collect_claims(
         self, record: dict[str, Any], statements: object, target: str, digest: str, namespace: str, policy: TrustPolicy
     ) -> tuple[dict[str, set[str]], set[str]]:
@@ -422,18 +466,15 @@ class Gate:
         claims: dict[str, set[str]] = {}
         unbound: set[str] = set()
         ignored: list[str] = []
-        keys = policy.keys
         for raw in statements[:64]:
-            try:
-                envelope = Envelope.from_dict(raw)
-            except MalformedInputError as exc:
-                raise _Deny(Reason.MALFORMED_INPUT, f"a statement on {target} is malformed: {exc.message}") from exc
-            try:
-                statement = verify_approval(envelope, keys)
-            except VerificationError as exc:
+            outcome = self._verify_statement(raw, policy)
+            if isinstance(outcome, _Deny):
+                raise _Deny(outcome.reason, f"a statement on {target} is malformed: {outcome.message}")
+            if isinstance(outcome, str):
                 # Not signed by a key of the policy, or not an approval: it counts for nothing.
-                ignored.append(exc.message)
+                ignored.append(outcome)
                 continue
+            statement = outcome
             if statement.subject_name != target or statement.subject_sha256 != digest:
                 continue  # a statement about another artifact counts for nothing
             for keyid in statement.keyids:

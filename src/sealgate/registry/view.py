@@ -167,6 +167,7 @@ class RegistryView:
     __slots__ = (
         "_delegated",
         "_last_refresh",
+        "_lookups",
         "_metadata_dir",
         "_now",
         "_root",
@@ -195,6 +196,9 @@ class RegistryView:
         self._snapshot = snapshot
         self._targets = targets
         self._delegated: dict[tuple[str, str], tv.TargetsMetadata] = {}
+        # path -> (signed entry, role) or None, shared with views made by at(): the metadata
+        # never changes within one view lineage, and at() re-checks every role's expiry.
+        self._lookups: dict[str, tuple[dict[str, Any], str] | None] = {}
         self._last_refresh: datetime | bool | None = False  # False: not read yet
 
     # -- loading ------------------------------------------------------------------------------
@@ -417,10 +421,19 @@ class RegistryView:
         32 roles visited, terminating delegations stop backtracking). Raises
         :class:`RegistryIntegrityError` when a role on the way fails verification.
         """
+        if path in self._lookups:
+            found = self._lookups[path]
+            return None if found is None else _target_info(path, found[0], found[1])
         _check_target_path(path)
+        found = self._find(path)
+        if len(self._lookups) < _MAX_CACHED_LOOKUPS:
+            self._lookups[path] = found
+        return None if found is None else _target_info(path, found[0], found[1])
+
+    def _find(self, path: str) -> tuple[dict[str, Any], str] | None:
         if path.startswith(PROTECTED_PREFIXES):
             entry = self._targets.targets.get(path)
-            return None if entry is None else _target_info(path, entry, self._targets.name)
+            return None if entry is None else (entry, self._targets.name)
 
         # Stack of (role, delegator) pairs, popped from the end: pre-order, in delegation order.
         to_visit: list[tuple[str, tv.TargetsMetadata | None]] = [("targets", None)]
@@ -432,7 +445,7 @@ class RegistryView:
             current = self._targets if parent is None else self._load_delegated(role, parent)
             entry = current.targets.get(path)
             if entry is not None:
-                return _target_info(path, entry, role)
+                return (entry, role)
             visited.add(role)
             if current.delegations is not None:
                 children: list[tuple[str, tv.TargetsMetadata | None]] = []
@@ -494,6 +507,9 @@ class RegistryView:
             )
         tv.verify_hashes(data, info.hashes, f"target file {path}")
         return data
+
+
+_MAX_CACHED_LOOKUPS = 65536
 
 
 def _bound(meta: tv.MetaFile) -> int:
