@@ -25,16 +25,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import median_process_ms, report  # noqa: E402
+from _harness import median_process_ms, report
 
-from sealgate.config import Home  # noqa: E402
-from sealgate.crypto.intoto import make_approval  # noqa: E402
-from sealgate.crypto.keys import PrivateKey, generate_key  # noqa: E402
-from sealgate.gate import Gate, GateRequest  # noqa: E402
-from sealgate.policy import compile_policy_yaml  # noqa: E402
-from sealgate.registry.client import pin_root, refresh  # noqa: E402
-from sealgate.registry.layout import target_path  # noqa: E402
-from sealgate.registry.repository import Expiries, OnlineKeys, Repository, init_repository  # noqa: E402
+from sealgate.config import Home
+from sealgate.crypto.intoto import make_approval
+from sealgate.crypto.keys import PrivateKey, generate_key
+from sealgate.gate import Gate, GateRequest
+from sealgate.policy import compile_policy_yaml
+from sealgate.registry.client import pin_root, refresh
+from sealgate.registry.layout import target_path
+from sealgate.registry.repository import Expiries, OnlineKeys, Repository, init_repository
 
 BASELINE = r"""
 import hashlib, sqlite3, sys

@@ -10,8 +10,9 @@ here can make the gate skip a check.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from sealgate._dataclass import dataclass
 
 __all__ = ["Home", "database_url_from_env", "home_from_env"]
 

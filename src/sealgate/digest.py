@@ -14,10 +14,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NewType
 
+from sealgate._dataclass import dataclass, field
 from sealgate.errors import MalformedInputError, Reason
 
 __all__ = [

@@ -7,9 +7,9 @@ there is no path from "a file on disk" to "execution" that skips the gate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sealgate._dataclass import dataclass, field
 from sealgate.digest import Artifact, Digest
 
 __all__ = ["VerifiedArtifact"]

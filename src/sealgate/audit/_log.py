@@ -15,11 +15,11 @@ import json
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from sealgate._dataclass import dataclass, field
 from sealgate.canonical import canonical_bytes
 from sealgate.crypto.keys import PrivateKey
 from sealgate.errors import AuditError, MalformedInputError, Reason, SealgateError, UsageError

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
+from sealgate._dataclass import dataclass
 from sealgate.errors import AuditIntegrityError
 
 __all__ = [

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
+from sealgate._dataclass import dataclass, field
 from sealgate.errors import AuditIntegrityError, Reason
 
 __all__ = [

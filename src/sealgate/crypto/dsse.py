@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from sealgate._dataclass import dataclass
 from sealgate.canonical import canonical_bytes, loads_strict
 from sealgate.crypto.keys import KeyId, PrivateKey, PublicKey
 from sealgate.errors import MalformedInputError, VerificationError

@@ -9,8 +9,8 @@ that role and namespace (ARCHITECTURE.md "Words: principal").
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from sealgate._dataclass import dataclass
 from sealgate.canonical import canonical_bytes, loads_strict
 from sealgate.crypto.dsse import Envelope, sign_envelope
 from sealgate.crypto.keys import KeyId, PrivateKey, PublicKey

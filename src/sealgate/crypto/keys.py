@@ -13,7 +13,6 @@ import binascii
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NewType
 
@@ -21,6 +20,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from sealgate._dataclass import dataclass, field
 from sealgate.errors import KeyError_, MalformedInputError, VerificationError
 
 __all__ = [

@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sealgate._dataclass import dataclass, field
 from sealgate.config import Home, database_url_from_env
 from sealgate.crypto.dsse import Envelope
 from sealgate.crypto.intoto import ApprovalStatement, verify_approval

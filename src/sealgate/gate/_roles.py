@@ -9,7 +9,8 @@ principals to role slots (Kuhn's augmenting paths; the sizes are tiny).
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
+
+from sealgate._dataclass import dataclass
 
 __all__ = ["RoleCount", "count_roles"]
 

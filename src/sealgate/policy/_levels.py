@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Final
 
+from sealgate._dataclass import dataclass
 from sealgate.errors import PolicyError, Reason
 from sealgate.policy._types import KINDS, Level, LevelRule
 from sealgate.registry.layout import KIND_PLURAL, STAGES

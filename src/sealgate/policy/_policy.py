@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Final
 
+from sealgate._dataclass import dataclass, field
 from sealgate.canonical import canonical_bytes, loads_strict
 from sealgate.crypto.keys import KeyId, PublicKey, load_public_key
 from sealgate.errors import KeyError_, MalformedInputError, PolicyError, Reason, Severity

@@ -11,10 +11,10 @@ all loosenings found are reported in one sentence.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from itertools import pairwise
 from typing import Final
 
+from sealgate._dataclass import replace
 from sealgate.errors import PolicyError, Reason
 from sealgate.policy._levels import find_lowered
 from sealgate.policy._policy import MAX_LEVEL_RULES, LocalPolicy, TrustPolicy

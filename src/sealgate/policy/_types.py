@@ -10,11 +10,11 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Final, Literal
 
+from sealgate._dataclass import dataclass
 from sealgate.errors import PolicyError, Reason, Severity, VerificationError
 from sealgate.registry.layout import KIND_PLURAL, STAGES
 

@@ -30,12 +30,12 @@ import json
 import math
 import os
 import stat
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
+from sealgate._dataclass import dataclass
 from sealgate.errors import MalformedInputError, Reason, RegistryError, RegistryIntegrityError
 from sealgate.registry import _tufverify as tv
 from sealgate.registry.layout import PROTECTED_PREFIXES

@@ -16,10 +16,10 @@ import importlib
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sealgate._dataclass import dataclass
 from sealgate.errors import SealgateError
 
 if TYPE_CHECKING:  # psycopg is imported lazily, only for PostgreSQL URLs.
