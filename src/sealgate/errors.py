@@ -113,6 +113,8 @@ class Reason(enum.Enum):
     POLICY_INVALID = "policy-invalid"
     POLICY_LOOSENED = "policy-loosened"
     MALFORMED_INPUT = "malformed-input"
+    INVALID_ARGUMENT = "invalid-argument"
+    KEY_UNAVAILABLE = "key-unavailable"
     TOO_LARGE = "too-large"
     OVERRIDE_REFUSED = "override-refused"
     OVERRIDE_USED = "override-used"
@@ -135,11 +137,13 @@ class SealgateError(Exception):
 class UsageError(SealgateError):
     """Bad arguments, configuration or keys."""
 
-    default_reason = Reason.MALFORMED_INPUT
+    default_reason = Reason.INVALID_ARGUMENT
 
 
 class KeyError_(UsageError):  # noqa: N801 - the underscore avoids shadowing the builtin KeyError
     """A key could not be read, decrypted or found."""
+
+    default_reason = Reason.KEY_UNAVAILABLE
 
 
 class MalformedInputError(SealgateError):

@@ -158,13 +158,13 @@ def test_malformed_public_key_in_key_store_breaks_key_list_loudly(ch: CliHome) -
 
 def test_wrong_passphrase_refused_and_nothing_signed(ch: CliHome) -> None:
     args = ["sign", str(ch.hello), *HELLO_ARGS, "--role", "author", "--key", "alice"]
-    result = refused_and_unchanged(ch, args, 1, "malformed-input", passphrase="not the passphrase")
+    result = refused_and_unchanged(ch, args, 1, "key-unavailable", passphrase="not the passphrase")
     assert "wrong passphrase" in result.stderr
 
 
 def test_encrypted_key_without_passphrase_or_terminal_refused(ch: CliHome) -> None:
     args = ["registry", "approve", str(ch.work / "hello.proposal.json"), "--key", "carol"]
-    result = refused_and_unchanged(ch, args, 1, "malformed-input", passphrase=None)
+    result = refused_and_unchanged(ch, args, 1, "key-unavailable", passphrase=None)
     assert "no terminal" in result.stderr
 
 
@@ -226,21 +226,25 @@ def test_bundle_of_another_artifact_not_mixed_in(ch: CliHome) -> None:
 
 
 @pytest.mark.parametrize(
-    ("command", "code"),
+    ("command", "code", "reason"),
     [
-        (("sign", "{missing}", *HELLO_ARGS, "--role", "author", "--key", "alice"), 3),
-        (("registry", "propose", "{missing}", *HELLO_ARGS, "--stage", "DEV"), 3),
-        (("policy", "compile", "{missing}"), 3),
-        (("policy", "tighten", "{missing}"), 3),
-        (("registry", "policy", "{missing}"), 3),
-        (("registry", "init", "--policy", "{missing}", *INIT_KEYS), 3),
-        (("registry", "import", "{missing}", "--format", "signal", "--key", "alice", "--name", "enc"), 3),
-        (("init", "--root", "{missing}", "--root-sha256", "0" * 64, "--source", "{missing}"), 3),
-        (("registry", "describe", "{missing}"), 1),
-        (("registry", "approve", "{missing}", "--key", "carol"), 1),
-        (("registry", "publish", "{missing}"), 1),
-        (("sign", "{hello}", *HELLO_ARGS, "--role", "author", "--key", "{missing}"), 1),
-        (("key", "export", "{missing}"), 1),
+        (("sign", "{missing}", *HELLO_ARGS, "--role", "author", "--key", "alice"), 3, "malformed-input"),
+        (("registry", "propose", "{missing}", *HELLO_ARGS, "--stage", "DEV"), 3, "malformed-input"),
+        (("policy", "compile", "{missing}"), 3, "malformed-input"),
+        (("policy", "tighten", "{missing}"), 3, "malformed-input"),
+        (("registry", "policy", "{missing}"), 3, "malformed-input"),
+        (("registry", "init", "--policy", "{missing}", *INIT_KEYS), 3, "malformed-input"),
+        (
+            ("registry", "import", "{missing}", "--format", "signal", "--key", "alice", "--name", "enc"),
+            3,
+            "malformed-input",
+        ),
+        (("init", "--root", "{missing}", "--root-sha256", "0" * 64, "--source", "{missing}"), 3, "malformed-input"),
+        (("registry", "describe", "{missing}"), 1, "invalid-argument"),
+        (("registry", "approve", "{missing}", "--key", "carol"), 1, "invalid-argument"),
+        (("registry", "publish", "{missing}"), 1, "invalid-argument"),
+        (("sign", "{hello}", *HELLO_ARGS, "--role", "author", "--key", "{missing}"), 1, "key-unavailable"),
+        (("key", "export", "{missing}"), 1, "key-unavailable"),
     ],
     ids=[
         "sign-file",
@@ -258,10 +262,12 @@ def test_bundle_of_another_artifact_not_mixed_in(ch: CliHome) -> None:
         "key-export",
     ],
 )
-def test_nonexistent_file_refused_without_traceback(ch: CliHome, command: tuple[str, ...], code: int) -> None:
+def test_nonexistent_file_refused_without_traceback(
+    ch: CliHome, command: tuple[str, ...], code: int, reason: str
+) -> None:
     missing = ch.work / "does-not-exist"
     args = [a.format(missing=missing, hello=ch.hello) for a in command]
-    result = refused_and_unchanged(ch, args, code, "malformed-input")
+    result = refused_and_unchanged(ch, args, code, reason)
     assert "does-not-exist" in result.stderr
 
 
@@ -401,7 +407,7 @@ def test_audit_verify_without_checkpoint_key_refuses_instead_of_skipping(ch: Cli
     """Deleting the checkpoint's public key must not turn a truncated log into "no checkpoint yet"."""
     ch.audit_db.unlink()
     (ch.keys / "audit-log.pub").unlink()
-    refused_and_unchanged(ch, ["audit", "verify"], 1, "malformed-input")
+    refused_and_unchanged(ch, ["audit", "verify"], 1, "key-unavailable")
 
 
 def test_audit_proof_with_consistency_verifies(ch: CliHome) -> None:
@@ -480,4 +486,4 @@ def test_init_with_wrong_root_hash_refused_and_nothing_pinned(ch: CliHome, tmp_p
 def test_proposal_never_overwritten(ch: CliHome) -> None:
     existing = ch.work / "hello.proposal.json"
     args = ["registry", "revoke", "tool", "acme/hello", "1.0.0", "--reason", "x", "--out", str(existing)]
-    refused_and_unchanged(ch, args, 1, "malformed-input")
+    refused_and_unchanged(ch, args, 1, "invalid-argument")

@@ -27,13 +27,13 @@ def fresh(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("extra", [(), ("--insecure-no-passphrase",), ("--type", "ecdsa-p256")])
 def test_key_generate_refuses_to_overwrite_an_existing_key(ch: CliHome, extra: tuple[str, ...]) -> None:
-    result = refused_and_unchanged(ch, ["key", "generate", "alice", *extra], 1, "malformed-input")
+    result = refused_and_unchanged(ch, ["key", "generate", "alice", *extra], 1, "key-unavailable")
     assert "refusing to overwrite" in result.stderr
 
 
 def test_key_generate_refuses_when_only_the_public_half_exists(ch: CliHome) -> None:
     (ch.keys / "alice.key").unlink()
-    refused_and_unchanged(ch, ["key", "generate", "alice"], 1, "malformed-input")
+    refused_and_unchanged(ch, ["key", "generate", "alice"], 1, "key-unavailable")
 
 
 def test_key_generate_writes_private_key_0600_and_encrypted(fresh: Path) -> None:
@@ -58,7 +58,7 @@ def test_key_generate_writes_private_key_0600_and_encrypted(fresh: Path) -> None
 def test_key_generate_without_passphrase_refused_when_stdin_is_not_a_tty(fresh: Path, passphrase: str | None) -> None:
     env = {} if passphrase is None else {"SEALGATE_KEY_PASSPHRASE": passphrase}
     result = run_cli(fresh, "key", "generate", "erin", passphrase=None, env=env)
-    assert_refused(result, 1, "malformed-input")
+    assert_refused(result, 1, "key-unavailable")
     assert "--insecure-no-passphrase" in result.stderr
     assert list(fresh.iterdir()) == [], "a refused key generation wrote something"
 
@@ -85,7 +85,7 @@ def test_insecure_no_passphrase_warns_every_time(fresh: Path) -> None:
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "x" * 65, ""])
 def test_key_name_outside_the_key_store_refused(fresh: Path, name: str) -> None:
     result = run_cli(fresh, "key", "generate", name)
-    assert_refused(result, 1, "malformed-input")
+    assert_refused(result, 1, "key-unavailable")
     assert list(fresh.iterdir()) == [] and not (fresh.parent / "escape.key").exists()
 
 
@@ -93,4 +93,4 @@ def test_key_export_never_prints_a_private_key(ch: CliHome) -> None:
     result = run_cli(ch.home, "key", "export", "alice")
     assert result.returncode == 0
     assert result.stdout.startswith("-----BEGIN PUBLIC KEY-----") and "PRIVATE" not in result.stdout
-    refused_and_unchanged(ch, ["key", "export", str(ch.keys / "alice.key")], 1, "malformed-input")
+    refused_and_unchanged(ch, ["key", "export", str(ch.keys / "alice.key")], 1, "key-unavailable")

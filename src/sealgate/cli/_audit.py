@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sealgate.cli._common import emit_json, get_home, keystore, load_private, say
 from sealgate.config import database_url_from_env
-from sealgate.errors import AuditIntegrityError, KeyError_
+from sealgate.errors import AuditError, AuditIntegrityError, KeyError_
+
+if TYPE_CHECKING:
+    from sealgate.audit import AuditLog, VerifierState
 
 DEFAULT_ORIGIN = "sealgate/audit"
 CHECKPOINT_KEY = "audit-log"
 
 
-def _open(ctx: click.Context) -> Any:
+def _open(ctx: click.Context) -> AuditLog:
+    """Open the audit log; these commands never create one where there is none.
+
+    The file is opened read-write (nothing is written): a read-only SQLite connection in WAL
+    mode would leave -wal/-shm files behind that it may not remove.
+    """
     from sealgate.audit import open_audit_log
 
-    return open_audit_log(get_home(ctx).root, database_url_from_env())
+    home = get_home(ctx)
+    url = database_url_from_env()
+    if url is None and not home.audit_db.exists():
+        raise AuditError(f"there is no audit log at {home.audit_db}; nothing has been decided in this home yet")
+    return open_audit_log(home.root, url)
 
 
-def _state(ctx: click.Context, origin: str, key_ref: str) -> Any:
+def _state(ctx: click.Context, origin: str, key_ref: str) -> VerifierState | None:
     from sealgate.audit import NoteVerifier, VerifierState
 
     try:
@@ -86,9 +98,15 @@ def verify(ctx: click.Context, origin: str, key_ref: str, as_json: bool) -> None
             f"checkpoint key {key_ref!r} is not in the key store, so the log cannot be checked against "
             f"{LAST_CHECKPOINT}; restore its .pub file or name it with --key"
         )
+    last = state.last() if state is not None else None
+    home = get_home(ctx)
+    if last is not None and last.size > 0 and database_url_from_env() is None and not home.audit_db.exists():
+        raise AuditIntegrityError(
+            f"the audit log {home.audit_db} was deleted or truncated: the last checkpoint commits to "
+            f"{last.size} records"
+        )
     log = _open(ctx)
     try:
-        last = state.last() if state is not None else None
         head = log.verify(checkpoint=last)
         if state is not None and last is not None:
             state.check_log(log)
