@@ -12,24 +12,27 @@ import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sealgate.cli._common import emit_json, get_home, keystore, load_private, say
 from sealgate.errors import MalformedInputError, RegistryError, UsageError
 
+if TYPE_CHECKING:
+    from sealgate.registry.repository import OnlineKeys, Repository
+
 _KINDS = click.Choice(["tool", "module", "enclave"])
 _STAGES = click.Choice(["DEV", "TEST", "STAGE", "PROD"])
 
 
-def _repo(ctx: click.Context) -> Any:
+def _repo(ctx: click.Context) -> Repository:
     from sealgate.registry.repository import Repository
 
     return Repository.at_home(get_home(ctx).root)
 
 
-def _online_keys(ctx: click.Context, files: dict[str, str] | None = None) -> Any:
+def _online_keys(ctx: click.Context, files: dict[str, str] | None = None) -> OnlineKeys:
     """The online snapshot/timestamp keys, from the files the repository config (or init proposal) names."""
     from sealgate.cli._common import prompt_passphrase
     from sealgate.crypto.keys import read_private_key_file
@@ -333,27 +336,18 @@ def timestamp_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 def _status_command(name: str, status_help: str) -> click.Command:
-    @click.command(name, help=status_help)
-    @click.argument("kind", type=_KINDS)
-    @click.argument("artifact_name", metavar="NAME")
-    @click.argument("version")
-    @click.option("--reason", help="Why (required for revoke).")
-    @_out_opt
-    @_json_opt
-    @click.pass_context
     def command(
         ctx: click.Context,
         kind: str,
         artifact_name: str,
         version: str,
-        reason: str | None,
         out: Path | None,
         as_json: bool,
+        reason: str | None = None,
     ) -> None:
         repo = _repo(ctx)
         if name == "revoke":
-            if not reason:
-                raise UsageError("revoke needs --reason (it is shown to everyone the gate denies)")
+            assert reason is not None  # click requires it
             proposal = repo.propose_revoke(kind, artifact_name, version, reason=reason)
         elif name == "deprecate":
             proposal = repo.propose_deprecate(kind, artifact_name, version)
@@ -361,7 +355,18 @@ def _status_command(name: str, status_help: str) -> click.Command:
             proposal = repo.propose_reactivate(kind, artifact_name, version)
         _save_proposal(ctx, proposal, out, f"{name}-{kind}-{artifact_name}-{version}", as_json)
 
-    return command
+    decorated = click.pass_context(command)
+    decorated = _json_opt(decorated)
+    decorated = _out_opt(decorated)
+    if name == "revoke":
+        # Only a revocation carries a reason: it is shown to everyone the gate denies.
+        decorated = click.option("--reason", required=True, help="Why it is revoked (shown in every denial).")(
+            decorated
+        )
+    decorated = click.argument("version")(decorated)
+    decorated = click.argument("artifact_name", metavar="NAME")(decorated)
+    decorated = click.argument("kind", type=_KINDS)(decorated)
+    return click.command(name, help=status_help)(decorated)
 
 
 registry_group.add_command(_status_command("revoke", "Propose revoking KIND NAME VERSION (the gate denies it)."))
