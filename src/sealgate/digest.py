@@ -27,6 +27,7 @@ __all__ = [
     "Digest",
     "digest_bytes",
     "read_artifact",
+    "read_fd_bounded",
 ]
 
 Digest = NewType("Digest", str)
@@ -53,7 +54,8 @@ class Artifact:
     size: int
 
 
-def _read_fd_bounded(fd: int, limit: int, what: str) -> bytes:
+def read_fd_bounded(fd: int, limit: int, what: str) -> bytes:
+    """Read ``fd`` to its end, refusing (``too-large``) more than ``limit`` bytes."""
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -82,7 +84,7 @@ def read_artifact(path: Path, *, max_size: int = DEFAULT_MAX_ARTIFACT_SIZE) -> A
     try:
         st = os.fstat(fd)
         if stat.S_ISREG(st.st_mode):
-            data = _read_fd_bounded(fd, max_size, f"artifact {path}")
+            data = read_fd_bounded(fd, max_size, f"artifact {path}")
             return Artifact(digest_bytes(data), {"": (stat.S_IMODE(st.st_mode), data)}, False, len(data))
         if not stat.S_ISDIR(st.st_mode):
             raise MalformedInputError(f"artifact {path} is neither a regular file nor a directory")
@@ -114,7 +116,7 @@ def _walk(dir_fd: int, prefix: str, files: dict[str, tuple[int, bytes]], budget:
                     raise MalformedInputError(
                         f"artifact {root} has more than {MAX_FILES} files", reason=Reason.TOO_LARGE
                     )
-                data = _read_fd_bounded(fd, budget[0], f"artifact {root}")
+                data = read_fd_bounded(fd, budget[0], f"artifact {root}")
                 budget[0] -= len(data)
                 files[rel] = (stat.S_IMODE(st.st_mode), data)
             else:

@@ -102,6 +102,19 @@ class _Deny(Exception):
         self.severity = severity
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """What the steps so far established about one request: the verified inputs of the decision."""
+
+    request: GateRequest
+    record: dict[str, Any]
+    override_asked: bool
+    view: RegistryView
+    policy: TrustPolicy
+    target: str
+    artifact: Artifact
+
+
 def _rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -233,19 +246,14 @@ class Gate:
         except MalformedInputError as exc:
             raise _Deny(exc.reason, exc.message, Severity.MEDIUM) from exc
         record["subject"]["digest"] = {"sha256": artifact.digest}
+        checked = _Checked(request, record, override_asked, view, policy, target, artifact)
         info = view.get_target(target)
         if info is None:
             return self._deny_or_override(
+                checked,
                 Reason.NOT_REGISTERED,
                 f"{target} is not in the registry (registry version {view.version}); propose, approve "
                 "and publish it, then run `sealgate registry refresh`",
-                request,
-                artifact,
-                record,
-                override_asked,
-                policy,
-                view,
-                target,
                 stage=None,
             )
         custom = info.custom if isinstance(info.custom, dict) else {}
@@ -314,20 +322,14 @@ class Gate:
                 reason = Reason.THRESHOLD_NOT_MET
                 why = ""
             return self._deny_or_override(
+                checked,
                 reason,
                 f"{target} lacks approvals required at the {level.value} level: {missing}{why}",
-                request,
-                artifact,
-                record,
-                override_asked,
-                policy,
-                view,
-                target,
                 stage=stage,
             )
 
         # Steps 5 and 6: audit, then the token.
-        return self._allow(request, artifact, record, policy, view, target, level.value, str(stage), result.assigned)
+        return self._allow(checked, level.value, stage, result.assigned)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -489,21 +491,9 @@ class Gate:
             record["ignored_statements"] = ignored
         return claims, unbound
 
-    def _deny_or_override(
-        self,
-        reason: Reason,
-        message: str,
-        request: GateRequest,
-        artifact: Artifact,
-        record: dict[str, Any],
-        override_asked: bool,
-        policy: TrustPolicy,
-        view: RegistryView,
-        target: str,
-        *,
-        stage: object,
-    ) -> VerifiedArtifact:
-        if not override_asked or reason not in _OVERRIDABLE:
+    def _deny_or_override(self, checked: _Checked, reason: Reason, message: str, *, stage: object) -> VerifiedArtifact:
+        """Deny, unless this is what the development override may let through (ARCHITECTURE.md)."""
+        if not checked.override_asked or reason not in _OVERRIDABLE:
             raise _Deny(reason, message)
         # Here the signed policy says development (production was refused earlier).
         if stage == "PROD":
@@ -512,30 +502,16 @@ class Gate:
                 f"{OVERRIDE_ENV} never applies to a PROD-stage entry; {message}",
                 Severity.CRITICAL,
             )
+        record = checked.record
         record["override"] = {"env": OVERRIDE_ENV, "would_deny": reason.value, "message": message}
         record["warnings"].append(f"DEVELOPMENT OVERRIDE: {message}")
         return self._allow(
-            request,
-            artifact,
-            record,
-            policy,
-            view,
-            target,
-            "override",
-            str(stage or "DEV"),
-            {},
-            reason=Reason.OVERRIDE_USED,
-            severity=Severity.HIGH,
+            checked, "override", str(stage or "DEV"), {}, reason=Reason.OVERRIDE_USED, severity=Severity.HIGH
         )
 
     def _allow(
         self,
-        request: GateRequest,
-        artifact: Artifact,
-        record: dict[str, Any],
-        policy: TrustPolicy,
-        view: RegistryView,
-        target: str,
+        checked: _Checked,
         level: str,
         stage: str,
         principals: dict[str, tuple[str, ...]],
@@ -543,7 +519,10 @@ class Gate:
         reason: Reason = Reason.ALLOWED,
         severity: Severity = Severity.INFO,
     ) -> VerifiedArtifact:
-        message = f"{target} is allowed at the {level} level" if reason is Reason.ALLOWED else record["warnings"][-1]
+        request, record = checked.request, checked.record
+        message = (
+            f"{checked.target} is allowed at the {level} level" if reason is Reason.ALLOWED else record["warnings"][-1]
+        )
         decision = self._finish(record, allowed=True, reason=reason, severity=severity, message=message)
         assert decision.audit_index is not None
         return VerifiedArtifact(
@@ -551,20 +530,15 @@ class Gate:
             kind=request.kind,
             name=request.name,
             version=request.version,
-            target=target,
-            digest=artifact.digest,
-            artifact=artifact,
+            target=checked.target,
+            digest=checked.artifact.digest,
+            artifact=checked.artifact,
             level=level,
             stage=stage,
             audit_index=decision.audit_index,
-            registry_version=view.version,
-            policy_digest=policy.digest,
+            registry_version=checked.view.version,
+            policy_digest=checked.policy.digest,
             warnings=tuple(record["warnings"]),
             principals=dict(principals),
             extra={"decision": decision},
         )
-
-
-def gate_error_sentence(exc: SealgateError) -> str:
-    """The human sentence with its reason code, as the front-ends print it."""
-    return f"{exc.reason.value}: {exc.message}"

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sealgate.digest import read_fd_bounded
 from sealgate.errors import MalformedInputError, RegistryError
 
 __all__ = [
@@ -96,17 +97,7 @@ def read_bounded(path: Path, limit: int, what: str) -> bytes:
     except OSError as exc:
         raise RegistryError(f"{what} {path} cannot be read: {exc.strerror}") from exc
     try:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > limit:
-                raise MalformedInputError(f"{what} {path} is larger than the {limit}-byte limit")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_fd_bounded(fd, limit, f"{what} {path}")
     finally:
         os.close(fd)
 
