@@ -87,3 +87,24 @@ def test_unparseable_metadata_is_tampered(document: bytes) -> None:
     with pytest.raises(RegistryIntegrityError) as info:
         parse_json(document, "metadata")
     assert info.value.reason is Reason.REGISTRY_TAMPERED
+
+
+def test_raw_signed_bytes_path_and_canonical_fallback_agree() -> None:
+    """Compact files verify over their raw signed bytes; pretty-printed ones through canonical JSON."""
+    from sealgate.crypto.keys import generate_key
+    from sealgate.registry import _tufverify as tv
+
+    key = generate_key("ed25519")
+    signed = {"_type": "targets", "a": "x\\u00e9", "n": [1, 2, {"k": "v"}]}
+    payload = tv.canonical_signed_bytes(signed)
+    sig = {"keyid": key.keyid, "sig": key.sign(payload).hex()}
+    compact = json.dumps({"signatures": [sig], "signed": signed}, sort_keys=True, separators=(",", ":")).encode()
+    pretty = json.dumps({"signatures": [sig], "signed": signed}, indent=2).encode()
+    parsed_compact, sigs_c, raw_c = tv._envelope(compact, "t")
+    parsed_pretty, sigs_p, raw_p = tv._envelope(pretty, "t")
+    assert raw_c == payload and raw_p is None
+    assert parsed_compact == parsed_pretty == signed and sigs_c == sigs_p
+    # A structural "],"signed":{" inside a signature object is not the split point: falls back.
+    odd = compact.replace(b'"sig":', b'"x":[1],"signed":{},"sig":', 1)
+    _, _, raw_odd = tv._envelope(odd, "t")
+    assert raw_odd is None

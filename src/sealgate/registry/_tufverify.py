@@ -311,19 +311,88 @@ def _common(signed: dict[str, Any], role_type: str, what: str) -> tuple[int, flo
     return version, expires, expires_text
 
 
-def _payload(signed: dict[str, Any], what: str) -> bytes:
-    """The bytes the signatures cover: canonical JSON of the ``signed`` object."""
+class _Payload:
+    """What the signatures of one metadata file may cover, in the order to try.
+
+    python-tuf writes metadata compactly as ``{"signatures":[...],"signed":{...}}`` with the
+    ``signed`` value in canonical form, so those exact bytes of the file are the signed
+    payload: verifying over them and parsing only them skips re-encoding a bin of hundreds
+    of kilobytes. Any other layout, or signatures that do not verify over the raw bytes, fall
+    back to the canonical encoding of the parsed object, as the TUF specification states it.
+    """
+
+    __slots__ = ("_canonical", "raw", "signed", "what")
+
+    def __init__(self, signed: dict[str, Any], raw: bytes | None, what: str) -> None:
+        self.signed = signed
+        self.raw = raw
+        self.what = what
+        self._canonical: bytes | None = None
+
+    def candidates(self) -> Iterator[bytes]:
+        if self.raw is not None:
+            yield self.raw
+        canonical = self.canonical  # computed only when the raw bytes did not verify
+        if canonical != self.raw:
+            yield canonical
+
+    @property
+    def canonical(self) -> bytes:
+        if self._canonical is None:
+            try:
+                self._canonical = canonical_signed_bytes(self.signed)
+            except (TypeError, ValueError, RecursionError) as exc:
+                _tampered(f"{self.what} cannot be encoded as canonical JSON: {exc}")
+        return self._canonical
+
+
+def _payload(signed: dict[str, Any], what: str, raw: bytes | None = None) -> _Payload:
+    """The payloads the signatures may cover: the raw signed bytes, then canonical JSON."""
+    return _Payload(signed, raw, what)
+
+
+_COMPACT_HEAD = b'{"signatures":['
+_COMPACT_SPLIT = b'],"signed":{'
+
+
+def _split_compact(data: bytes, what: str) -> tuple[dict[str, Any], bytes, list[Any]] | None:
+    """(signed, its exact bytes, raw signatures) when ``data`` is python-tuf's compact layout.
+
+    ``data[:i+1] + "}"`` parsing as an object whose only key is ``signatures``, and the rest
+    (without the final ``}``) parsing as an object, make ``data`` exactly the document
+    ``{"signatures": ..., "signed": ...}`` by the JSON grammar, so the second part is the
+    ``signed`` value's own bytes. Anything else returns None and is parsed as a whole.
+    """
+    if not (data.startswith(_COMPACT_HEAD) and data.endswith(b"}")):
+        return None
+    i = data.find(_COMPACT_SPLIT)
+    if i < 0:
+        return None
+    body = data[i + len(_COMPACT_SPLIT) - 1 : -1]
     try:
-        return canonical_signed_bytes(signed)
-    except (TypeError, ValueError, RecursionError) as exc:
-        _tampered(f"{what} cannot be encoded as canonical JSON: {exc}")
+        head = parse_json(data[: i + 1] + b"}", what)
+        signed = parse_json(body, what)
+    except RegistryIntegrityError:
+        return None  # not this layout after all: the whole document is parsed, and judged, below
+    if type(head) is not dict or set(head) != {"signatures"} or type(head["signatures"]) is not list:
+        return None
+    if type(signed) is not dict:
+        return None
+    return signed, body, head["signatures"]
 
 
-def _envelope(data: bytes, what: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """(signed, {key id: hex signature}) of a metadata file; signatures are not checked here."""
-    document = _dict(parse_json(data, what), what)
-    signed = _dict(document.get("signed"), f"{what} signed")
-    raw_signatures = document.get("signatures")
+def _envelope(data: bytes, what: str) -> tuple[dict[str, Any], dict[str, str], bytes | None]:
+    """(signed, {key id: hex signature}, raw signed bytes or None); signatures are not checked here."""
+    split = _split_compact(data, what)
+    raw_body: bytes | None
+    if split is not None:
+        signed, raw_body, raw_signatures_list = split
+        raw_signatures: object = raw_signatures_list
+    else:
+        document = _dict(parse_json(data, what), what)
+        signed = _dict(document.get("signed"), f"{what} signed")
+        raw_signatures = document.get("signatures")
+        raw_body = None
     if type(raw_signatures) is not list:
         _tampered(f"{what} signatures must be a list")
     signatures: dict[str, str] = {}
@@ -335,7 +404,7 @@ def _envelope(data: bytes, what: str) -> tuple[dict[str, Any], dict[str, str]]:
         if keyid in signatures:
             _tampered(f"{what} carries more than one signature by key {keyid[:16]}")
         signatures[keyid] = value
-    return signed, signatures
+    return signed, signatures, raw_body
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,22 +493,26 @@ def _role_keys(raw: object, what: str) -> RoleKeys:
 
 
 def _verify_threshold(
-    role: str, keys: RoleKeys, keyring: KeyRing, payload: bytes, signatures: Mapping[str, str], signer_of: str
+    role: str, keys: RoleKeys, keyring: KeyRing, payload: _Payload, signatures: Mapping[str, str], signer_of: str
 ) -> None:
     """§5.x "threshold of signatures": count distinct listed key ids with a valid signature."""
     signed: set[str] = set()
-    for keyid in keys.keyids:
-        key = keyring.get(keyid)
-        if key is None:
-            continue
-        sig_hex = signatures.get(keyid)
-        if sig_hex is None:
-            continue
-        try:
-            key.verify(bytes.fromhex(sig_hex), payload)
-        except (SealgateError, ValueError):
-            continue
-        signed.add(keyid)
+    for candidate in payload.candidates():
+        signed = set()
+        for keyid in keys.keyids:
+            key = keyring.get(keyid)
+            if key is None:
+                continue
+            sig_hex = signatures.get(keyid)
+            if sig_hex is None:
+                continue
+            try:
+                key.verify(bytes.fromhex(sig_hex), candidate)
+            except (SealgateError, ValueError):
+                continue
+            signed.add(keyid)
+        if len(signed) >= keys.threshold:
+            return
     if len(signed) < keys.threshold:
         _tampered(
             f"{role} metadata was signed by {len(signed)}/{keys.threshold} of the keys {signer_of} "
@@ -619,8 +692,8 @@ class TargetsMetadata:
 # Root (§5.2, §5.3)
 
 
-def _parse_root(data: bytes, what: str) -> tuple[RootMetadata, bytes, dict[str, str]]:
-    signed, signatures = _envelope(data, what)
+def _parse_root(data: bytes, what: str) -> tuple[RootMetadata, _Payload, dict[str, str]]:
+    signed, signatures, raw = _envelope(data, what)
     version, expires, expires_text = _common(signed, "root", what)
     consistent = signed.get("consistent_snapshot")
     if "consistent_snapshot" in signed:
@@ -633,7 +706,7 @@ def _parse_root(data: bytes, what: str) -> tuple[RootMetadata, bytes, dict[str, 
     # Key ids are checked eagerly for root: it is small and every key in it is trust-bearing.
     keyring.check_all()
     root = RootMetadata(version, expires, expires_text, keyring, roles, consistent, data)
-    return root, _payload(signed, what), signatures
+    return root, _payload(signed, what, raw), signatures
 
 
 def load_trusted_root(data: bytes, *, pinned_sha256: str, pinned_version: int) -> RootMetadata:
@@ -709,7 +782,7 @@ def verify_length_and_hashes(data: bytes, meta: MetaFile, what: str) -> None:
 def verify_timestamp(root: RootMetadata, data: bytes, now: float) -> TimestampMetadata:
     """§5.4: signed by the root's timestamp keys, then not expired."""
     check_final_root(root, now)
-    signed, signatures = _envelope(data, "timestamp")
+    signed, signatures, raw = _envelope(data, "timestamp")
     version, expires, expires_text = _common(signed, "timestamp", "timestamp")
     meta = _dict(signed.get("meta"), "timestamp meta")
     # python-tuf keeps only meta["snapshot.json"] and signs that re-serialisation: anything
@@ -717,7 +790,7 @@ def verify_timestamp(root: RootMetadata, data: bytes, now: float) -> TimestampMe
     if set(meta) != {"snapshot.json"}:
         _tampered("timestamp meta must list exactly snapshot.json")
     snapshot_meta = _metafile(meta["snapshot.json"], "timestamp meta snapshot.json")
-    payload = _payload(signed, "timestamp")
+    payload = _payload(signed, "timestamp", raw)
     _verify_threshold("timestamp", root.roles["timestamp"], root.keyring, payload, signatures, "root")
     if now >= expires:
         raise _expired("timestamp", expires_text, now)
@@ -729,11 +802,11 @@ def verify_snapshot(root: RootMetadata, timestamp: TimestampMetadata, data: byte
     if now >= timestamp.expires:
         raise _expired("timestamp", timestamp.expires_text, now)
     verify_length_and_hashes(data, timestamp.snapshot_meta, "snapshot.json")
-    signed, signatures = _envelope(data, "snapshot")
+    signed, signatures, raw = _envelope(data, "snapshot")
     version, expires, expires_text = _common(signed, "snapshot", "snapshot")
     raw_meta = _dict(signed.get("meta"), "snapshot meta")
     meta = {name: _metafile(entry, f"snapshot meta {name}") for name, entry in raw_meta.items()}
-    payload = _payload(signed, "snapshot")
+    payload = _payload(signed, "snapshot", raw)
     _verify_threshold("snapshot", root.roles["snapshot"], root.keyring, payload, signatures, "root")
     if now >= expires:
         raise _expired("snapshot", expires_text, now)
@@ -841,11 +914,11 @@ def verify_delegated_targets(
         _tampered(f"{delegator_name} does not delegate to {role!r}")
     what = f"{role} metadata"
     verify_length_and_hashes(data, meta, what)
-    signed, signatures = _envelope(data, what)
+    signed, signatures, raw = _envelope(data, what)
     version, expires, expires_text = _common(signed, "targets", what)
     targets = _validate_targets(signed.get("targets"), what)
     delegations = _delegations(signed["delegations"], role) if "delegations" in signed else None
-    payload = _payload(signed, what)
+    payload = _payload(signed, what, raw)
     _verify_threshold(role, delegator_keys, delegator_keyring, payload, signatures, delegator_name)
     if version != meta.version:
         _tampered(
