@@ -26,12 +26,15 @@ def _writable(st: os.stat_result, uid: int, gids: frozenset[int]) -> bool:
     return bool(st.st_mode & stat.S_IWOTH)
 
 
-def writable_anchors(paths: Iterable[Path], *, uid: int | None = None, gids: Iterable[int] | None = None) -> list[Path]:
+def writable_anchors(
+    paths: Iterable[Path], *, uid: int | None = None, gids: Iterable[int] | None = None, recursive: bool = True
+) -> list[Path]:
     """Every existing anchor (file, or directory and anything below it) writable by ``uid``.
 
-    A directory counts when it or any file in it is writable, since a writable directory
-    lets the caller replace the files in it. Parent directories up to the anchor are not
-    walked: the home's own directory is checked as an anchor in its own right.
+    A directory counts when it or (with ``recursive``) any file in it is writable, since a
+    writable directory lets the caller replace the files in it. Parent directories are not
+    walked: the gate checks the home's own directory, non-recursively, as an anchor in its
+    own right.
     """
     uid = os.geteuid() if uid is None else uid
     group_ids = frozenset(os.getgroups() if gids is None else gids) | ({os.getegid()} if gids is None else set())
@@ -44,7 +47,7 @@ def writable_anchors(paths: Iterable[Path], *, uid: int | None = None, gids: Ite
         if _writable(st, uid, group_ids):
             found.append(anchor)
             continue
-        if stat.S_ISDIR(st.st_mode):
+        if recursive and stat.S_ISDIR(st.st_mode):
             for dirpath, dirnames, filenames in os.walk(anchor):
                 for entry in (*dirnames, *filenames):
                     p = Path(dirpath) / entry

@@ -34,6 +34,7 @@ from sealgate.errors import (
     RegistryError,
     SealgateError,
     Severity,
+    UsageError,
     VerificationError,
 )
 from sealgate.gate._anchors import writable_anchors
@@ -52,9 +53,9 @@ _CAPABILITY = _claim_gate_capability()
 OVERRIDE_ENV = "SEALGATE_ALLOW_UNSIGNED"
 INTERFACES = ("cli", "mcp", "api", "http")
 DECISION_TYPE = "sealgate/decision/v1"
+_STATEMENT_CACHE_SIZE = 4096
 # Reasons the development override may turn into an allow: the artifact is unsigned or
 # unregistered. Integrity failures (digest, revocation, expiry, tampering, audit) never.
-_STATEMENT_CACHE_SIZE = 4096
 _OVERRIDABLE = frozenset({Reason.NOT_REGISTERED, Reason.THRESHOLD_NOT_MET, Reason.KEY_NOT_BOUND_TO_ROLE})
 
 
@@ -67,7 +68,11 @@ class GateRequest:
     version: str
     path: Path
     interface: str = "api"
-    taint: str = "trusted"
+    taint: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.interface not in INTERFACES:
+            raise UsageError(f"interface must be one of {', '.join(INTERFACES)}, not {self.interface!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +147,7 @@ class Gate:
         self._database_url = database_url if database_url is not None else database_url_from_env()
         self._audit = audit
         self._local_policy_path = str(home.local_policy)
+        self._anchors_checked: tuple[tuple[object, ...], float] | None = None
         self._statement_cache: dict[tuple[object, ...], ApprovalStatement | str] = {}
         self._trust_cache: tuple[tuple[object, ...], RegistryView, TrustPolicy, dict[str, Any]] | None = None
 
@@ -167,7 +173,7 @@ class Gate:
         record: dict[str, Any] = {
             "_type": DECISION_TYPE,
             "time": _rfc3339(now),
-            "interface": request.interface if request.interface in INTERFACES else "api",
+            "interface": request.interface,
             "taint": request.taint,
             "subject": {"kind": request.kind, "name": request.name, "version": request.version},
             "warnings": [],
@@ -238,7 +244,7 @@ class Gate:
                 Severity.CRITICAL,
             )
         if production:
-            self._check_anchors()
+            self._check_anchors(now)
 
         # Step 2: read the artifact once, bounded; digest the bytes read.
         try:
@@ -407,12 +413,23 @@ class Gate:
             ) from exc
         return view, policy
 
-    def _check_anchors(self) -> None:
+    def _check_anchors(self, now: float) -> None:
+        # At start, and again when the trust inputs change or a minute has passed: walking the
+        # trust directory on every decision of a long-lived gate would cost more than the rest.
+        key = self._trust_key()
+        if (
+            self._anchors_checked is not None
+            and self._anchors_checked[0] == key
+            and now - self._anchors_checked[1] < 60
+        ):
+            return
         anchors = [self.home.trust, self.home.local_policy, self.home.audit_dir]
         if self._database_url is None:
             anchors.append(self.home.audit_db)
-        writable = writable_anchors(anchors)
-        if writable:
+        writable = writable_anchors([self.home.root], recursive=False) + writable_anchors(anchors)
+        if not writable:
+            self._anchors_checked = (key, now)
+        else:
             raise _Deny(
                 Reason.TRUST_ANCHOR_WRITABLE,
                 "the policy says production, but these trust anchors are writable by the calling user: "
