@@ -1,0 +1,1 @@
+"""Signed agent tools: manifests compiled at signing time, run only through the gate."""
