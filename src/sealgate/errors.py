@@ -119,6 +119,8 @@ class Reason(enum.Enum):
     OVERRIDE_REFUSED = "override-refused"
     OVERRIDE_USED = "override-used"
     TRUST_ANCHOR_WRITABLE = "trust-anchor-writable"
+    SANDBOX_UNAVAILABLE = "sandbox-unavailable"
+    NETWORK_NOT_ALLOWED = "network-not-allowed"
     INTERNAL_ERROR = "internal-error"
 
 
@@ -202,3 +204,5 @@ class AuditIntegrityError(AuditError):
 
 class SandboxError(SealgateError):
     """The sandbox is unavailable or failed."""
+
+    default_reason = Reason.SANDBOX_UNAVAILABLE
