@@ -33,6 +33,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("sealgate.cli._policy", "policy_group"),
     "audit": ("sealgate.cli._audit", "audit_group"),
     "demo": ("sealgate.cli._demo", "demo_cmd"),
+    "tool": ("sealgate.cli._tool", "tool_group"),
 }
 _HELP = {
     "init": "Pin a registry root by its SHA-256 and fetch the registry.",
@@ -43,6 +44,7 @@ _HELP = {
     "policy": "Compile, show and tighten the trust policy.",
     "audit": "Show, verify and prove the tamper-evident audit log.",
     "demo": "Run the whole flow in a throwaway home.",
+    "tool": "Compile and sign agent tools.",
 }
 
 

@@ -233,6 +233,16 @@ def propose(
     from sealgate.digest import read_artifact
 
     artifact = read_artifact(file)
+    if kind == "tool" and artifact.is_directory:
+        # A tool directory must carry the manifest of exactly the entry proposed. (Single-file
+        # "tool" artifacts, as in the demo, predate manifests; the gate will require them.)
+        from sealgate.tools.manifest import manifest_from_artifact
+
+        manifest = manifest_from_artifact(artifact)
+        if (manifest.name, manifest.version) != (name, version):
+            raise MalformedInputError(
+                f"the tool's manifest names {manifest.name}@{manifest.version}, not {name}@{version}"
+            )
     bundle_path = bundle or bundle_path_for(file)
     statements = StatementBundle.read(bundle_path).envelopes if bundle_path.exists() else ()
     if not statements:

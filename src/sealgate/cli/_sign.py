@@ -40,7 +40,13 @@ def sign_cmd(
     The role is a claim; it counts only where the signed policy binds your key's principal
     to that role in the artifact's namespace.
     """
-    target = target_path(kind, name, version)
+    sign_artifact(ctx, file, target_path(kind, name, version), role, key_ref, bundle, as_json)
+
+
+def sign_artifact(
+    ctx: click.Context, file: Path, target: str, role: str, key_ref: str, bundle: Path | None, as_json: bool
+) -> None:
+    """Add one approval of ``file`` (as registry target ``target``) to its statement bundle."""
     artifact = read_artifact(file)
     key = load_private(ctx, key_ref)
     envelope = make_approval(target, artifact.digest, role, key)

@@ -482,6 +482,8 @@ def compile_tool_dir(path: Path) -> ToolManifest:
         raise MalformedInputError(f"{source} cannot be read: {exc.strerror}") from exc
     compiled = compile_manifest_yaml(text)
     manifest = ToolManifest.from_json_bytes(compiled)
+    # Check the directory before writing anything: a refused compile leaves it as it was.
+    _check_files(manifest, read_artifact(path, max_size=HARD_CAPS["artifact_bytes"]))
     fd, tmp = tempfile.mkstemp(dir=path, prefix=".sealgate-tool.")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -493,7 +495,6 @@ def compile_tool_dir(path: Path) -> ToolManifest:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    manifest_from_artifact(read_artifact(path, max_size=HARD_CAPS["artifact_bytes"]))
     return manifest
 
 
@@ -505,6 +506,11 @@ def manifest_from_artifact(artifact: Artifact) -> ToolManifest:
     if entry is None:
         raise MalformedInputError(f"the tool has no {COMPILED_NAME}; run `sealgate tool compile` (or sign) first")
     manifest = ToolManifest.from_json_bytes(entry[1])
+    _check_files(manifest, artifact)
+    return manifest
+
+
+def _check_files(manifest: ToolManifest, artifact: Artifact) -> None:
     present = set(artifact.files) - {COMPILED_NAME, SOURCE_NAME}
     listed = set(manifest.files)
     if listed - present:
@@ -513,4 +519,3 @@ def manifest_from_artifact(artifact: Artifact) -> ToolManifest:
         raise MalformedInputError(
             f"the tool holds unlisted file(s): {', '.join(sorted(present - listed))}; list them under files"
         )
-    return manifest
