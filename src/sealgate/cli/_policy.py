@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
+from sealgate._fs import atomic_write
 from sealgate.cli._common import emit_json, get_home, say
 from sealgate.errors import MalformedInputError
 
@@ -18,20 +17,6 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise MalformedInputError(f"cannot read {path}: {exc.strerror}") from exc
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @click.group("policy")
@@ -51,7 +36,7 @@ def compile_cmd(file: Path, out: Path | None, local: bool) -> None:
     if out is None:
         click.echo(data.decode("utf-8"))
     else:
-        _write_atomic(out, data)
+        atomic_write(out, data, mode=0o600)
         say(f"compiled {file} -> {out}")
 
 
@@ -95,5 +80,5 @@ def tighten_cmd(ctx: click.Context, file: Path) -> None:
     local = compile_local_policy_yaml(_read(file))
     view = RegistryView.load(home.trust, time.time())
     effective_policy(view.read_target_bytes(POLICY_TARGET), local)  # raises policy-loosened
-    _write_atomic(home.local_policy, local)
+    atomic_write(home.local_policy, local, mode=0o600)
     say(f"installed local policy {home.local_policy} (it only tightens the signed policy)")

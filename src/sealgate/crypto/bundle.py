@@ -7,12 +7,11 @@ gate verifies every envelope against the signed policy, whatever the bundle says
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sealgate._fs import atomic_write
 from sealgate.canonical import canonical_bytes, loads_strict
 from sealgate.crypto.dsse import MAX_ENVELOPE_SIZE, Envelope
 from sealgate.errors import MalformedInputError
@@ -65,22 +64,4 @@ class StatementBundle:
         }
 
     def write(self, path: Path) -> None:
-        data = canonical_bytes(self.to_dict())
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bundle-")
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-            os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            os.close(fd) if not _closed(fd) else None
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-def _closed(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return True
-    return False
+        atomic_write(path, canonical_bytes(self.to_dict()), mode=0o600)

@@ -14,14 +14,13 @@ argv elements (``"{input:NAME}"``), never spliced into a larger string.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from sealgate._dataclass import dataclass
+from sealgate._fs import atomic_write
 from sealgate.canonical import canonical_bytes, loads_strict
 from sealgate.digest import Artifact, digest_bytes, read_artifact
 from sealgate.errors import MalformedInputError
@@ -484,17 +483,7 @@ def compile_tool_dir(path: Path) -> ToolManifest:
     manifest = ToolManifest.from_json_bytes(compiled)
     # Check the directory before writing anything: a refused compile leaves it as it was.
     _check_files(manifest, read_artifact(path, max_size=HARD_CAPS["artifact_bytes"]))
-    fd, tmp = tempfile.mkstemp(dir=path, prefix=".sealgate-tool.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(compiled)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path / COMPILED_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path / COMPILED_NAME, compiled, mode=0o644)
     return manifest
 
 
