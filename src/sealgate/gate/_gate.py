@@ -234,7 +234,8 @@ class Gate:
         record["subject"]["target"] = target
 
         # Step 1: registry view and policy, both verified from the pinned root.
-        view, policy = self._load_trust(now, record)
+        trust_key = self._trust_key()
+        view, policy = self._load_trust(now, record, trust_key)
         production = policy.environment.value == "production"
         if override_asked and production:
             raise _Deny(
@@ -244,7 +245,7 @@ class Gate:
                 Severity.CRITICAL,
             )
         if production:
-            self._check_anchors(now)
+            self._check_anchors(now, trust_key)
 
         # Step 2: read the artifact once, bounded; digest the bytes read.
         try:
@@ -363,11 +364,12 @@ class Gate:
             stamp(self._local_policy_path),
         )
 
-    def _load_trust(self, now: float, record: dict[str, Any]) -> tuple[RegistryView, TrustPolicy]:
+    def _load_trust(
+        self, now: float, record: dict[str, Any], key: tuple[object, ...]
+    ) -> tuple[RegistryView, TrustPolicy]:
         # A gate object that decides many times keeps the verified view and policy while the
         # trust inputs on disk are unchanged; every expiry is still checked at this decision's
         # reference time (RegistryView.at), and staleness below.
-        key = self._trust_key()
         cached = self._trust_cache
         if cached is not None and cached[0] == key:
             _, cached_view, policy, fields = cached
@@ -413,10 +415,9 @@ class Gate:
             ) from exc
         return view, policy
 
-    def _check_anchors(self, now: float) -> None:
+    def _check_anchors(self, now: float, key: tuple[object, ...]) -> None:
         # At start, and again when the trust inputs change or a minute has passed: walking the
         # trust directory on every decision of a long-lived gate would cost more than the rest.
-        key = self._trust_key()
         if (
             self._anchors_checked is not None
             and self._anchors_checked[0] == key
