@@ -208,4 +208,4 @@ def export(ctx: click.Context, out: Path | None) -> None:
         say(f"exported {size} records to {out}")
 
 
-__all__ = ["AuditIntegrityError", "audit_group"]
+__all__ = ["audit_group"]
