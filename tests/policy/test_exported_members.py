@@ -12,6 +12,8 @@ EXPECTED = {
     "LOCAL_POLICY_TYPE",
     "MAX_POLICY_BYTES",
     "MAX_STALENESS",
+    "TAINT_LABELS",
+    "TAINT_SINKS",
     "TRUST_POLICY_TYPE",
     "AllowListName",
     "Analyser",

@@ -1,4 +1,4 @@
-"""Value types of the trust policy: enums, namespace globs, bindings, level rules, requirements, resources.
+"""Value types of the trust policy: enums, namespace globs, bindings, level rules, requirements, resources, taint.
 
 Everything here is immutable and cheap to build; parsing and cross-field validation live in
 ``_reader.py`` and ``_policy.py``. No YAML or JSON Schema code is imported from here: this is
@@ -20,11 +20,14 @@ from sealgate.registry.layout import KIND_PLURAL, STAGES
 
 __all__ = [
     "ALLOW_LISTS",
+    "DEFAULT_TAINT",
     "DENY_LISTS",
     "HARD_CAPS",
     "KINDS",
     "MAX_THRESHOLD",
     "RESOURCE_FIELDS",
+    "TAINT_LABELS",
+    "TAINT_SINKS",
     "THRESHOLD_ROLES",
     "AllowListName",
     "Analyser",
@@ -51,6 +54,25 @@ AllowListName = Literal["commands", "env", "hosts", "paths", "schemes", "stages"
 DenyListName = Literal["commands", "env", "hosts", "paths"]
 ALLOW_LISTS: Final[tuple[AllowListName, ...]] = ("commands", "env", "hosts", "paths", "schemes", "stages")
 DENY_LISTS: Final[tuple[DenyListName, ...]] = ("commands", "env", "hosts", "paths")
+
+
+# Taint (issue 3). Every input carries one label, set by the entry point that received it:
+# MCP ``llm_output``, HTTP ``network``, the Python API an explicit label, the CLI
+# ``user_input`` only when a person confirmed at a terminal and ``untrusted`` otherwise. The
+# label follows the argv elements, shell strings, host paths, URLs and env values built from
+# the input; the policy says which of those sinks each label may reach. Both sets are closed:
+# a typo must be an error, not a label or sink that no rule ever mentions.
+TAINT_LABELS: Final = ("user_input", "untrusted", "llm_output", "network")
+TAINT_SINKS: Final = ("argv", "shell", "path", "url", "env")
+
+# What a label may reach when the policy does not say. Only input a person typed may become
+# part of a shell string by default; a signed policy may allow more, a local one never can.
+DEFAULT_TAINT: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        label: frozenset(TAINT_SINKS) if label == "user_input" else frozenset(TAINT_SINKS) - {"shell"}
+        for label in TAINT_LABELS
+    }
+)
 
 
 class Environment(enum.Enum):
