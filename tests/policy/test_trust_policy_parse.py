@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
+from sealgate._dataclass import replace
 from sealgate.errors import PolicyError, Reason
 from sealgate.policy import (
     HARD_CAPS,
+    TAINT_LABELS,
+    TAINT_SINKS,
     Analyser,
     AnalyserMode,
     Environment,
@@ -18,7 +22,7 @@ from sealgate.policy import (
     TrustPolicy,
 )
 
-from .helpers import EC, ED, compressed_pem, dev_doc, encode, pem, policy, policy_doc
+from .helpers import EC, ED, compressed_pem, dev_doc, encode, local, pem, policy, policy_doc
 
 
 def invalid(doc: dict[str, Any] | bytes, *fragments: str) -> PolicyError:
@@ -312,3 +316,124 @@ def test_policy_must_be_bytes_and_object() -> None:
 def test_non_finite_number_rejected() -> None:
     data = encode(policy_doc()).replace(b'"max_staleness":3600', b'"max_staleness":NaN')
     invalid(data, "NaN")
+
+
+# ---- taint (issue 3) ----------------------------------------------------------------------------
+
+ALL_SINKS = frozenset(TAINT_SINKS)
+NO_SHELL = ALL_SINKS - {"shell"}
+
+
+def test_published_policy_without_taint_parses_to_defaults_llm_output_never_reaches_shell() -> None:
+    p = policy()  # the document has no taint field, as every policy published before it
+    assert p.taint_sinks("user_input") == ALL_SINKS
+    for label in ("untrusted", "llm_output", "network"):
+        assert p.taint_sinks(label) == NO_SHELL, label
+    assert [label for label in TAINT_LABELS if "shell" in p.taint_sinks(label)] == ["user_input"]
+
+
+def test_taint_defaults_are_spelled_out_in_canonical_json_and_round_trip() -> None:
+    p = policy()
+    out = json.loads(p.to_json_bytes())
+    assert out["taint"] == {
+        "user_input": ["argv", "shell", "path", "url", "env"],
+        "untrusted": ["argv", "path", "url", "env"],
+        "llm_output": ["argv", "path", "url", "env"],
+        "network": ["argv", "path", "url", "env"],
+    }
+    again = TrustPolicy.from_json_bytes(p.to_json_bytes())
+    assert again == p
+    assert again.to_json_bytes() == p.to_json_bytes()
+    # Writing the defaults out explicitly is the same policy as leaving them out.
+    assert policy(taint=out["taint"]) == p
+
+
+def test_absent_taint_label_keeps_its_default() -> None:
+    p = policy(taint={"llm_output": ["argv", "path", "url"], "untrusted": ["argv"]})
+    assert p.taint_sinks("llm_output") == {"argv", "path", "url"}
+    assert p.taint_sinks("untrusted") == {"argv"}
+    assert p.taint_sinks("network") == NO_SHELL
+    assert p.taint_sinks("user_input") == ALL_SINKS
+
+
+def test_signed_policy_may_let_llm_output_reach_a_shell() -> None:
+    # The signed policy's authors decide; only the default never does.
+    assert "shell" in policy(taint={"llm_output": ["argv", "shell"]}).taint_sinks("llm_output")
+
+
+def test_empty_sink_list_means_the_label_reaches_nothing() -> None:
+    p = policy(taint={"network": []})
+    assert p.taint_sinks("network") == frozenset()
+    assert json.loads(p.to_json_bytes())["taint"]["network"] == []
+
+
+@pytest.mark.parametrize("label", ["none", "", "LLM_OUTPUT", "llm_output ", "llm-output", "shell", "admin"])
+def test_unknown_taint_label_reaches_no_sink(label: str) -> None:
+    # Fail closed: a label nobody wrote a rule for reaches nothing, not the defaults.
+    assert policy().taint_sinks(label) == frozenset()
+    assert policy(taint={"user_input": list(TAINT_SINKS)}).taint_sinks(label) == frozenset()
+
+
+def test_unknown_taint_label_in_policy_rejected_naming_the_field() -> None:
+    invalid(policy_doc(taint={"llm": ["argv"]}), "trust policy field taint.llm is not a known field")
+
+
+def test_unknown_taint_sink_rejected_naming_the_field() -> None:
+    invalid(
+        policy_doc(taint={"llm_output": ["argv", "bash"]}),
+        "taint.llm_output[1] must be one of argv, shell, path, url, env, not 'bash'",
+    )
+
+
+def test_repeated_taint_sink_rejected() -> None:
+    invalid(policy_doc(taint={"untrusted": ["argv", "argv"]}), "taint.untrusted[1] repeats the entry 'argv'")
+
+
+@pytest.mark.parametrize("value", ["argv", {"argv": True}, None, [1]])
+def test_taint_sinks_must_be_a_list_of_sink_names(value: object) -> None:
+    invalid(policy_doc(taint={"llm_output": value}), "taint.llm_output")
+
+
+def test_taint_must_be_an_object() -> None:
+    invalid(policy_doc(taint=["llm_output"]), "taint must be an object")
+
+
+def test_built_policy_checks_taint_too() -> None:
+    # Valid by construction: tighten and other code build TrustPolicy directly.
+    p = policy()
+    with pytest.raises(PolicyError, match="taint must give the sinks of every label"):
+        replace(p, taint={"user_input": frozenset(TAINT_SINKS)})
+    with pytest.raises(PolicyError, match=r"taint\.llm_output must be a set of sinks"):
+        replace(p, taint={**p.taint, "llm_output": "argv"})
+    with pytest.raises(PolicyError, match="'bash', which is not a sink"):
+        replace(p, taint={**p.taint, "llm_output": frozenset({"bash"})})
+    with pytest.raises(PolicyError, match=r"taint\.none is not a taint label"):
+        replace(p, taint={**p.taint, "none": frozenset()})
+
+
+def test_taint_lookup_is_a_precomputed_mapping() -> None:
+    # The gate asks for every input: one lookup, no defaults merged or sets built per call.
+    p = policy(taint={"llm_output": ["argv"]})
+    assert isinstance(p.taint, MappingProxyType)
+    assert tuple(p.taint) == TAINT_LABELS
+    assert p.taint_sinks("llm_output") is p.taint["llm_output"]
+    assert p.taint_sinks("nope") is p.taint_sinks("none")
+
+
+def test_local_policy_taint_round_trips_and_keeps_empty_lists() -> None:
+    lp = local(taint={"network": [], "llm_output": ["url", "argv"]})
+    assert lp.taint == {"llm_output": {"argv", "url"}, "network": frozenset()}
+    out = json.loads(lp.to_json_bytes())
+    assert out["taint"] == {"llm_output": ["argv", "url"], "network": []}
+    assert type(lp).from_json_bytes(lp.to_json_bytes()) == lp
+
+
+def test_local_policy_unknown_taint_label_or_sink_invalid() -> None:
+    for taint, fragment in (
+        ({"llm": []}, "local policy field taint.llm is not a known field"),
+        ({"network": ["socket"]}, "local policy field taint.network[0] must be one of"),
+    ):
+        with pytest.raises(PolicyError) as info:
+            local(taint=taint)
+        assert info.value.reason is Reason.POLICY_INVALID
+        assert fragment in info.value.message

@@ -25,11 +25,14 @@ from sealgate.policy._types import (
     ALLOW_LISTS,
     DEFAULT_ALLOW_DEPRECATED,
     DEFAULT_DENY_FROM,
+    DEFAULT_TAINT,
     DENY_LISTS,
     HARD_CAPS,
     KINDS,
     MAX_THRESHOLD,
     RESOURCE_FIELDS,
+    TAINT_LABELS,
+    TAINT_SINKS,
     THRESHOLD_ROLES,
     AllowListName,
     Analyser,
@@ -88,6 +91,7 @@ SIGNED_FIELDS: Final = (
     "analysers",
     "allow",
     "deny",
+    "taint",
 )
 SIGNED_REQUIRED: Final = ("_type", "environment", "principals", "bindings", "levels", "requirements")
 # Fields a local file may set: everything that can only be tightened. Trust (principals, their
@@ -102,6 +106,7 @@ LOCAL_FIELDS: Final = (
     "analysers",
     "allow",
     "deny",
+    "taint",
 )
 TRUST_FIELDS: Final = ("principals", "bindings", "keys")
 
@@ -310,6 +315,45 @@ def _read_lists(r: Reader, value: object, key: str, names: tuple[str, ...]) -> d
     return out
 
 
+def _read_taint(r: Reader, value: object) -> dict[str, frozenset[str]]:
+    """``taint``: label -> the sinks it may reach. Only the labels written are returned."""
+    path = ("taint",)
+    spec = r.obj(value, path, optional=TAINT_LABELS)
+    out: dict[str, frozenset[str]] = {}
+    for label in TAINT_LABELS:
+        if label not in spec:
+            continue
+        here = (*path, label)
+        sinks = r.unique_strings(spec[label], here, pattern=None, max_len=16)
+        for i, sink in enumerate(sinks):
+            r.choice(sink, (*here, i), TAINT_SINKS)
+        out[label] = frozenset(sinks)
+    return out
+
+
+def _check_taint(r: Reader, taint: Mapping[str, object], *, complete: bool) -> dict[str, frozenset[str]]:
+    """Validate a built ``taint`` mapping (labels and sinks known; every label when ``complete``)."""
+    out: dict[str, frozenset[str]] = {}
+    for label, sinks in taint.items():
+        if label not in TAINT_LABELS:
+            r.fail(("taint", label), f"is not a taint label; the labels are {', '.join(TAINT_LABELS)}")
+        # A str is iterable too: frozenset("argv") would silently be four one-letter sinks.
+        if not isinstance(sinks, (set, frozenset)):
+            r.fail(("taint", label), "must be a set of sinks")
+        checked = frozenset(sinks)
+        for sink in checked:
+            if sink not in TAINT_SINKS:
+                r.fail(("taint", label), f"names {sink!r}, which is not a sink; the sinks are {', '.join(TAINT_SINKS)}")
+        out[label] = checked
+    if complete and set(out) != set(TAINT_LABELS):
+        r.fail(("taint",), "must give the sinks of every label")
+    return {label: out[label] for label in TAINT_LABELS if label in out}
+
+
+def _taint_json(taint: Mapping[str, frozenset[str]]) -> dict[str, list[str]]:
+    return {label: [sink for sink in TAINT_SINKS if sink in sinks] for label, sinks in taint.items()}
+
+
 def _staleness(r: Reader, value: object) -> int:
     return r.integer(value, ("max_staleness",), low=1, high=MAX_STALENESS)
 
@@ -345,6 +389,7 @@ class TrustPolicy:
     )
     allow_lists: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
     deny_lists: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+    taint: Mapping[str, frozenset[str]] = field(default_factory=lambda: DEFAULT_TAINT)
     digest: str = field(default="", compare=False)
     _keys: Mapping[KeyId, PublicKey] = field(init=False, repr=False, compare=False)
     _owners: Mapping[KeyId, str] = field(init=False, repr=False, compare=False)
@@ -459,6 +504,8 @@ class TrustPolicy:
         object.__setattr__(
             self, "deny_lists", MappingProxyType({n: self.deny_lists[n] for n in DENY_LISTS if self.deny_lists.get(n)})
         )
+        # Every label has its sinks spelled out, so taint_sinks is one dictionary lookup.
+        object.__setattr__(self, "taint", MappingProxyType(_check_taint(r, self.taint, complete=True)))
         if not self.digest:
             object.__setattr__(self, "digest", hashlib.sha256(self.to_json_bytes()).hexdigest())
 
@@ -486,6 +533,8 @@ class TrustPolicy:
         resources.update(_read_resources(r, doc["resources"]) if "resources" in doc else {})
         analysers = dict.fromkeys(Analyser, AnalyserMode.ENFORCE)
         analysers.update(_read_analysers(r, doc["analysers"]) if "analysers" in doc else {})
+        taint = dict(DEFAULT_TAINT)
+        taint.update(_read_taint(r, doc["taint"]) if "taint" in doc else {})
         return cls(
             environment=environment,
             principals=principals,
@@ -498,6 +547,7 @@ class TrustPolicy:
             analysers=analysers,
             allow_lists=_read_lists(r, doc["allow"], "allow", ALLOW_LISTS) if "allow" in doc else {},
             deny_lists=_read_lists(r, doc["deny"], "deny", DENY_LISTS) if "deny" in doc else {},
+            taint=taint,
             digest=digest,
         )
 
@@ -524,6 +574,7 @@ class TrustPolicy:
             "analysers": {a.value: mode.value for a, mode in self.analysers.items()},
             "allow": _lists_json(self.allow_lists),
             "deny": _lists_json(self.deny_lists),
+            "taint": _taint_json(self.taint),
         }
 
     def to_json_bytes(self) -> bytes:
@@ -598,6 +649,18 @@ class TrustPolicy:
         """A lookup: is ``value`` literally in deny-list ``name``?"""
         return value in self.deny_list(name)
 
+    def taint_sinks(self, label: str) -> frozenset[str]:
+        """The sinks (``argv``, ``shell``, ``path``, ``url``, ``env``) that input labelled ``label`` may reach.
+
+        A label that is not one of ``TAINT_LABELS`` (``none``, a typo, anything an entry point
+        made up) may reach nothing: the answer is empty, never a default. One lookup in a
+        mapping built when the policy was, because the gate asks for every input.
+        """
+        return self.taint.get(label, _NO_SINKS)
+
+
+_NO_SINKS: Final[frozenset[str]] = frozenset()
+
 
 def _check_subject(kind: str, namespace: str, stage: str) -> None:
     if kind not in KINDS:
@@ -657,6 +720,7 @@ class LocalPolicy:
     analysers: Mapping[Analyser, AnalyserMode] = field(default_factory=lambda: MappingProxyType({}))
     allow_lists: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
     deny_lists: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+    taint: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
     digest: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -696,6 +760,9 @@ class LocalPolicy:
         object.__setattr__(
             self, "deny_lists", MappingProxyType({n: self.deny_lists[n] for n in DENY_LISTS if self.deny_lists.get(n)})
         )
+        # Unlike a deny-list, an empty sink list is not the same as an absent label: it says
+        # the label may reach no sink at all.
+        object.__setattr__(self, "taint", MappingProxyType(_check_taint(r, self.taint, complete=False)))
         if not self.digest:
             object.__setattr__(self, "digest", hashlib.sha256(self.to_json_bytes()).hexdigest())
 
@@ -731,6 +798,7 @@ class LocalPolicy:
             analysers=_read_analysers(r, doc["analysers"]) if "analysers" in doc else {},
             allow_lists=_read_lists(r, doc["allow"], "allow", ALLOW_LISTS) if "allow" in doc else {},
             deny_lists=_read_lists(r, doc["deny"], "deny", DENY_LISTS) if "deny" in doc else {},
+            taint=_read_taint(r, doc["taint"]) if "taint" in doc else {},
             digest=digest,
         )
 
@@ -757,6 +825,8 @@ class LocalPolicy:
             out["allow"] = _lists_json(self.allow_lists)
         if self.deny_lists:
             out["deny"] = _lists_json(self.deny_lists)
+        if self.taint:
+            out["taint"] = _taint_json(self.taint)
         return out
 
     def to_json_bytes(self) -> bytes:

@@ -2,7 +2,8 @@
 
 The rules (ARCHITECTURE.md "Formats: Trust policy"; the table is in docs/policy.md):
 thresholds and required roles take the maximum, allow-lists intersect, deny-lists unite,
-``enforce`` beats ``audit``, staleness and resource limits take the minimum, the environment
+``enforce`` beats ``audit``, the sinks each taint label may reach intersect, staleness and
+resource limits take the minimum, the environment
 may go from development to production, ``deny_from`` may only go lower, ``allow_deprecated``
 may only go from true to false, and a level rule may only raise a level. A local value that
 would loosen any of them is refused with ``policy-loosened``, naming the field and both values;
@@ -171,6 +172,20 @@ def tighten(signed: TrustPolicy, local: LocalPolicy) -> TrustPolicy:
     for name, entries in local.deny_lists.items():
         deny[name] = deny.get(name, frozenset()) | entries
 
+    # Taint: per label, the sinks it may reach intersect (issue 3). A local file may keep
+    # llm_output away from a path; it may never let it reach a shell the signed policy keeps
+    # it from.
+    taint = dict(signed.taint)
+    for label, sinks in local.taint.items():
+        signed_sinks = signed.taint_sinks(label)
+        extra = sinks - signed_sinks
+        if extra:
+            loosened.append(
+                f"taint.{label}: local sinks {_show(extra)} are not among the signed sinks ({_show(signed_sinks)}) "
+                "(the sinks a label may reach intersect)"
+            )
+        taint[label] = sinks & signed_sinks
+
     if loosened:
         raise PolicyError(
             "the local policy may only tighten the signed policy, but it loosens " + "; ".join(loosened),
@@ -199,6 +214,7 @@ def tighten(signed: TrustPolicy, local: LocalPolicy) -> TrustPolicy:
         analysers=analysers,
         allow_lists=allow,
         deny_lists=deny,
+        taint=taint,
     )
     # A local file that changes nothing leaves the signed policy, and its digest, as they are.
     return signed if result == signed else result
