@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,11 +18,14 @@ from pathlib import Path
 from sealgate.config import Home
 from sealgate.crypto.intoto import make_approval
 from sealgate.crypto.keys import PrivateKey, generate_key
+from sealgate.digest import read_artifact
 from sealgate.gate import Gate
 from sealgate.policy import compile_policy_yaml
 from sealgate.registry.client import pin_root, refresh
 from sealgate.registry.layout import target_path
 from sealgate.registry.repository import Expiries, OnlineKeys, Repository, init_repository
+from sealgate.tools import ToolCheck, install_tool
+from sealgate.tools.manifest import ToolManifest, compile_tool_dir
 
 PRINCIPALS = ("alice", "bob", "carol", "dave", "eve")
 
@@ -118,6 +122,44 @@ class GateHome:
         path.write_bytes(content)
         return path
 
+    def register_tool(
+        self,
+        tool_dir: Path,
+        *,
+        signers: Sequence[tuple[str, str]] = (("alice", "author"), ("bob", "reviewer")),
+        stage: str = "DEV",
+        install: bool = True,
+    ) -> ToolManifest:
+        """Compile, approve and publish the tool directory ``tool_dir``; install it in the store."""
+        manifest = compile_tool_dir(tool_dir)
+        artifact = read_artifact(tool_dir)
+        target = target_path("tool", manifest.name, manifest.version)
+        statements = [make_approval(target, artifact.digest, role, self.keys[key]).to_dict() for key, role in signers]
+        proposal = self.repo.propose_add_entry(
+            kind="tool",
+            name=manifest.name,
+            version=manifest.version,
+            digest=artifact.digest,
+            size=artifact.size,
+            stage=stage,
+            statements=statements,
+        )
+        self.publish(proposal)
+        self.refresh()
+        if install:
+            install_tool(self.home, tool_dir)
+        return manifest
+
+    def tool_gate(self, *, environ: dict[str, str] | None = None, offset: float = 0.0) -> Gate:
+        env = environ or {}
+        return Gate(
+            self.home,
+            clock=lambda: self.clock_now + offset,
+            environ=env,
+            database_url=None,
+            checks={"tool": ToolCheck(env)},
+        )
+
     def set_policy(self, text: bytes) -> None:
         self.publish(self.repo.propose_policy(compile_policy_yaml(text)))
         self.refresh()
@@ -158,3 +200,19 @@ def copy_gate_home(template: GateHome, dest: Path) -> GateHome:
 
 
 DAY = timedelta(days=1).total_seconds()
+
+
+def make_tool(parent: Path, manifest_yaml: str, files: dict[str, tuple[int, bytes]] | None = None) -> Path:
+    """A tool directory under ``parent``: the authored manifest and its shipped files (not compiled)."""
+    import textwrap
+
+    parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="tool-", dir=parent))
+    (path / "sealgate-tool.yaml").write_text(textwrap.dedent(manifest_yaml))
+    for rel, (mode, data) in (files or {}).items():
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(mode)
+    return path
+

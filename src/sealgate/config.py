@@ -51,6 +51,11 @@ class Home:
     def proposals(self) -> Path:
         return self.root / "proposals"
 
+    @property
+    def tools(self) -> Path:
+        """The tool store: installed tool directories, re-verified by the gate on every run."""
+        return self.root / "tools"
+
 
 def home_from_env(explicit: str | os.PathLike[str] | None = None) -> Home:
     raw = explicit or os.environ.get("SEALGATE_HOME") or "~/.sealgate"

@@ -121,6 +121,9 @@ class Reason(enum.Enum):
     TRUST_ANCHOR_WRITABLE = "trust-anchor-writable"
     SANDBOX_UNAVAILABLE = "sandbox-unavailable"
     NETWORK_NOT_ALLOWED = "network-not-allowed"
+    CHECK_DENIED = "check-denied"
+    DEFINITION_CHANGED = "definition-changed"
+    NOT_INSTALLED = "not-installed"
     INTERNAL_ERROR = "internal-error"
 
 

@@ -53,6 +53,9 @@ class VerifiedArtifact:
     policy_digest: str
     warnings: tuple[str, ...] = ()
     principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: What the kind's check made of the artifact (for a tool: the manifest and the argv
+    #: the gate judged); the runner executes this, never a re-read of the artifact.
+    interpretation: object = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -71,6 +71,9 @@ CODES: Final[Mapping[str, Severity]] = MappingProxyType(
         "url-ip-obfuscation": _M,
         "url-idn-lookalike": _M,
         "url-userinfo": _M,
+        # taint: an input reaching a sink the policy closes to its label
+        "taint-shell": _C,
+        "taint-sink-not-allowed": _H,
     }
 )
 

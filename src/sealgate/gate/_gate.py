@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,21 +38,23 @@ from sealgate.errors import (
     VerificationError,
 )
 from sealgate.gate._anchors import writable_anchors
+from sealgate.gate._checks import TAINT_LABELS, CheckContext, CheckOutcome, SubjectCheck
 from sealgate.gate._roles import count_roles
 from sealgate.registry import layout
 from sealgate.tokens import VerifiedArtifact, _claim_gate_capability
 
 if TYPE_CHECKING:
     from sealgate.audit import AuditLog
-    from sealgate.policy import TrustPolicy
+    from sealgate.policy import Level, TrustPolicy
     from sealgate.registry.view import RegistryView
 
-__all__ = ["OVERRIDE_ENV", "Decision", "Gate", "GateRequest"]
+__all__ = ["OUTCOME_TYPE", "OVERRIDE_ENV", "Decision", "Gate", "GateRequest"]
 
 _CAPABILITY = _claim_gate_capability()
 OVERRIDE_ENV = "SEALGATE_ALLOW_UNSIGNED"
 INTERFACES = ("cli", "mcp", "api", "http")
 DECISION_TYPE = "sealgate/decision/v1"
+OUTCOME_TYPE = "sealgate/outcome/v1"
 _STATEMENT_CACHE_SIZE = 4096
 # Reasons the development override may turn into an allow: the artifact is unsigned or
 # unregistered. Integrity failures (digest, revocation, expiry, tampering, audit) never.
@@ -61,7 +63,13 @@ _OVERRIDABLE = frozenset({Reason.NOT_REGISTERED, Reason.THRESHOLD_NOT_MET, Reaso
 
 @dataclass(frozen=True, slots=True)
 class GateRequest:
-    """What is asked of the gate: an artifact on disk and the registry identity it claims."""
+    """What is asked of the gate: an artifact on disk and the registry identity it claims.
+
+    ``inputs`` are the caller's arguments for an artifact that takes them (a tool), checked
+    by the kind's :class:`SubjectCheck`; ``None`` asks only whether the artifact itself may
+    run. ``taint`` labels where the inputs came from (:data:`TAINT_LABELS`); a request with
+    inputs must name it (``none`` is for requests without inputs).
+    """
 
     kind: str
     name: str
@@ -69,10 +77,18 @@ class GateRequest:
     path: Path
     interface: str = "api"
     taint: str = "none"
+    inputs: Mapping[str, object] | None = None
 
     def __post_init__(self) -> None:
         if self.interface not in INTERFACES:
             raise UsageError(f"interface must be one of {', '.join(INTERFACES)}, not {self.interface!r}")
+        if self.taint not in TAINT_LABELS:
+            raise UsageError(f"taint must be one of {', '.join(TAINT_LABELS)}, not {self.taint!r}")
+        if self.inputs is not None:
+            if not isinstance(self.inputs, Mapping):
+                raise UsageError("inputs must be a mapping of input name to value")
+            if self.inputs and self.taint == "none":
+                raise UsageError("a request with inputs must say where they came from: taint cannot be 'none'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +134,14 @@ class _Checked:
     policy: TrustPolicy
     target: str
     artifact: Artifact
+    namespace: str
+
+
+def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Order versions segment by segment: numbers numerically, and above text (``1.0`` > ``1.0rc``)."""
+    import re
+
+    return tuple((1, int(part)) if part.isdigit() else (0, part) for part in re.split(r"[.+-]", version))
 
 
 def _rfc3339(ts: float) -> str:
@@ -140,8 +164,10 @@ class Gate:
         clock: Callable[[], float] = time.time,
         environ: dict[str, str] | None = None,
         audit: AuditLog | None = None,
+        checks: Mapping[str, SubjectCheck] | None = None,
     ) -> None:
         self.home = home
+        self._checks: dict[str, SubjectCheck] = dict(checks or {})
         self._clock = clock
         self._environ = os.environ if environ is None else environ
         self._database_url = database_url if database_url is not None else database_url_from_env()
@@ -167,10 +193,8 @@ class Gate:
 
     # -- the decision ------------------------------------------------------------------
 
-    def verify(self, request: GateRequest) -> VerifiedArtifact:
-        """Decide on ``request``; return the token or raise :class:`DeniedError` (audited)."""
-        now = self._clock()
-        record: dict[str, Any] = {
+    def _new_record(self, now: float, request: GateRequest) -> dict[str, Any]:
+        return {
             "_type": DECISION_TYPE,
             "time": _rfc3339(now),
             "interface": request.interface,
@@ -178,6 +202,82 @@ class Gate:
             "subject": {"kind": request.kind, "name": request.name, "version": request.version},
             "warnings": [],
         }
+
+    def refuse(self, request: GateRequest, reason: Reason, message: str, severity: Severity = Severity.HIGH) -> None:
+        """Deny ``request`` before any step ran, for a reason an adapter found (audited; always raises).
+
+        Adapters use it for what they must refuse before asking the gate, such as a tool that
+        is registered but not installed, or an MCP call whose tool changed since it was
+        listed, so that those refusals are in the audit log like every other decision.
+        """
+        record = self._new_record(self._clock(), request)
+        decision = self._finish(record, allowed=False, reason=reason, severity=severity, message=message)
+        raise DeniedError(message, reason=reason, decision=decision)
+
+    def registry_entry(self, kind: str, name: str, version: str) -> dict[str, Any] | None:
+        """What the verified registry view says of one entry, for listing (not a decision).
+
+        ``{"target", "digest", "status", "stage", "registry_version"}``, or ``None`` when the
+        entry does not exist. Raises :class:`RegistryError` when the view cannot be loaded
+        (expired, stale, missing): callers that list show nothing then.
+        """
+        now = self._clock()
+        target = layout.target_path(kind, name, version)
+        try:
+            view, _ = self._load_trust(now, {}, self._trust_key())
+        except _Deny as deny:
+            raise RegistryError(deny.message, reason=deny.reason) from None
+        info = view.get_target(target)
+        if info is None:
+            return None
+        custom = info.custom if isinstance(info.custom, dict) else {}
+        return {
+            "target": target,
+            "digest": info.hashes.get("sha256"),
+            "status": custom.get("status"),
+            "stage": custom.get("stage"),
+            "registry_version": view.version,
+        }
+
+    def resolve_version(self, kind: str, name: str, *, interface: str = "api") -> str:
+        """The newest active version of ``name`` in the verified registry view.
+
+        "Newest" compares versions numerically segment by segment (``1.10.0`` > ``1.9.2``);
+        deprecated and revoked versions are never chosen. Nothing is found: an audited
+        ``not-registered`` denial.
+        """
+        from sealgate.registry.documents import IndexDocument
+
+        now = self._clock()
+        request = GateRequest(kind=kind, name=name, version="latest", path=Path("."), interface=interface)
+        record = self._new_record(now, request)
+        try:
+            try:
+                index_path = layout.index_path(kind, name)
+            except MalformedInputError as exc:
+                raise _Deny(Reason.MALFORMED_INPUT, exc.message, Severity.MEDIUM) from exc
+            view, _ = self._load_trust(now, record, self._trust_key())
+            try:
+                index = IndexDocument.from_bytes(view.read_target_bytes(index_path))
+            except (RegistryError, MalformedInputError) as exc:
+                raise _Deny(
+                    Reason.NOT_REGISTERED,
+                    f"{kind} {name} is not in the registry (registry version {view.version}): {exc.message}",
+                ) from exc
+            active = [v.version for v in index.versions if v.status == "active"]
+            if not active:
+                raise _Deny(Reason.NOT_REGISTERED, f"{kind} {name} has no active version in the registry")
+            return max(active, key=_version_key)
+        except _Deny as deny:
+            decision = self._finish(
+                record, allowed=False, reason=deny.reason, severity=deny.severity, message=deny.message
+            )
+            raise DeniedError(deny.message, reason=deny.reason, decision=decision) from None
+
+    def verify(self, request: GateRequest) -> VerifiedArtifact:
+        """Decide on ``request``; return the token or raise :class:`DeniedError` (audited)."""
+        now = self._clock()
+        record = self._new_record(now, request)
         override_asked = self._environ.get(OVERRIDE_ENV, "") not in ("", "0")
         try:
             token = self._decide(request, now, record, override_asked)
@@ -253,7 +353,7 @@ class Gate:
         except MalformedInputError as exc:
             raise _Deny(exc.reason, exc.message, Severity.MEDIUM) from exc
         record["subject"]["digest"] = {"sha256": artifact.digest}
-        checked = _Checked(request, record, override_asked, view, policy, target, artifact)
+        checked = _Checked(request, record, override_asked, view, policy, target, artifact, namespace)
         info = view.get_target(target)
         if info is None:
             return self._deny_or_override(
@@ -335,8 +435,9 @@ class Gate:
                 stage=stage,
             )
 
-        # Steps 5 and 6: audit, then the token.
-        return self._allow(checked, level.value, stage, result.assigned)
+        # Step 4: the kind's checks on what would run; then steps 5 and 6: audit, the token.
+        interpretation = self._run_check(checked, level, stage)
+        return self._allow(checked, level.value, stage, result.assigned, interpretation=interpretation)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -522,10 +623,80 @@ class Gate:
             )
         record = checked.record
         record["override"] = {"env": OVERRIDE_ENV, "would_deny": reason.value, "message": message}
+        # The override skips approvals only: the kind's checks still run, at the level the
+        # policy gives this subject.
+        effective_stage = str(stage or "DEV")
+        policy = checked.policy
+        level = policy.level_for(checked.request.kind, checked.namespace, effective_stage)
+        interpretation = self._run_check(checked, level, effective_stage)
         record["warnings"].append(f"DEVELOPMENT OVERRIDE: {message}")
         return self._allow(
-            checked, "override", str(stage or "DEV"), {}, reason=Reason.OVERRIDE_USED, severity=Severity.HIGH
+            checked,
+            "override",
+            effective_stage,
+            {},
+            reason=Reason.OVERRIDE_USED,
+            severity=Severity.HIGH,
+            interpretation=interpretation,
         )
+
+    def _run_check(self, checked: _Checked, level: Level, stage: str) -> object:
+        """Step 4: the kind's check, judged by the level's ``deny_from`` and the analysers' modes."""
+        request = checked.request
+        check = self._checks.get(request.kind)
+        if check is None:
+            if request.inputs is not None:
+                raise _Deny(
+                    Reason.CHECK_DENIED,
+                    f"this gate has no check for {request.kind} artifacts, so it cannot judge inputs for them",
+                )
+            return None
+        from sealgate.checks import evaluate
+
+        policy = checked.policy
+        context = CheckContext(
+            kind=request.kind,
+            name=request.name,
+            version=request.version,
+            artifact=checked.artifact,
+            inputs=request.inputs,
+            taint=request.taint,
+            interface=request.interface,
+            policy=policy,
+            level=level,
+            production=policy.environment.value == "production",
+        )
+        try:
+            outcome = check.check(context)
+        except SealgateError as exc:
+            raise _Deny(
+                exc.reason, exc.message, Severity.MEDIUM if exc.reason is Reason.MALFORMED_INPUT else Severity.HIGH
+            ) from exc
+        if not isinstance(outcome, CheckOutcome):
+            raise _Deny(Reason.INTERNAL_ERROR, f"the {request.kind} check returned no outcome", Severity.CRITICAL)
+        verdict = evaluate(outcome.findings, policy.requirements(level).deny_from, policy.analysers)
+        record = checked.record
+        record["checks"] = {
+            **outcome.record,
+            "findings": [
+                {"code": f.code, "severity": f.severity.value, "message": f.message, "location": f.location}
+                for f in (*verdict.deny, *verdict.warn)
+            ],
+        }
+        for finding in verdict.warn:
+            if finding.severity >= Severity.MEDIUM:
+                record["warnings"].append(f"{finding.code}: {finding.message}")
+        if verdict.deny:
+            worst = verdict.deny[0]
+            codes = ", ".join(dict.fromkeys(f.code for f in verdict.deny))
+            more = f" (and {len(verdict.deny) - 1} more)" if len(verdict.deny) > 1 else ""
+            raise _Deny(
+                Reason.CHECK_DENIED,
+                f"{checked.target} fails the runtime checks at the {level.value} level ({codes}): "
+                f"{worst.message}{more}",
+                worst.severity,
+            )
+        return outcome.interpretation
 
     def _allow(
         self,
@@ -536,6 +707,7 @@ class Gate:
         *,
         reason: Reason = Reason.ALLOWED,
         severity: Severity = Severity.INFO,
+        interpretation: object = None,
     ) -> VerifiedArtifact:
         request, record = checked.request, checked.record
         message = (
@@ -558,5 +730,32 @@ class Gate:
             policy_digest=checked.policy.digest,
             warnings=tuple(record["warnings"]),
             principals=dict(principals),
+            interpretation=interpretation,
             extra={"decision": decision},
         )
+
+    # -- after the run -----------------------------------------------------------------
+
+    def record_outcome(self, token: VerifiedArtifact, outcome: Mapping[str, object]) -> int:
+        """Gate step 7: append what a run did, linked to the decision that allowed it.
+
+        ``outcome`` holds sizes and resource use (``RunResult.outcome()``), never output
+        bytes. Returns the outcome record's audit index. Raises :class:`AuditError` when it
+        cannot be written: the run already happened, so the caller reports that loudly.
+        """
+        if not isinstance(token, VerifiedArtifact) or token.capability is not _CAPABILITY:
+            raise TypeError("record_outcome needs the VerifiedArtifact this gate returned")
+        record = {
+            "_type": OUTCOME_TYPE,
+            "time": _rfc3339(self._clock()),
+            "decision_index": token.audit_index,
+            "subject": {
+                "kind": token.kind,
+                "name": token.name,
+                "version": token.version,
+                "target": token.target,
+                "digest": {"sha256": token.digest},
+            },
+            "outcome": dict(outcome),
+        }
+        return self._audit_log().append(record, durable=True).index
