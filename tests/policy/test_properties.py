@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,8 @@ from sealgate.policy import (
     DENY_LISTS,
     HARD_CAPS,
     MAX_STALENESS,
+    TAINT_LABELS,
+    TAINT_SINKS,
     AnalyserMode,
     Level,
     LevelRule,
@@ -22,6 +25,7 @@ from sealgate.policy import (
     tighten,
 )
 from sealgate.policy._levels import find_lowered
+from sealgate.policy._types import DEFAULT_TAINT
 from sealgate.registry.layout import KIND_PLURAL, STAGES
 
 from .helpers import POOL, encode, pem
@@ -57,6 +61,8 @@ def entry_lists(names: tuple[str, ...]) -> st.SearchStrategy[dict[str, list[str]
 
 resources = st.fixed_dictionaries({}, optional={n: st.integers(1, cap) for n, cap in RESOURCE_CAPS.items()})
 analysers = st.fixed_dictionaries({}, optional={a: st.sampled_from(["enforce", "audit"]) for a in ANALYSERS})
+sink_lists = st.lists(st.sampled_from(TAINT_SINKS), unique=True, max_size=len(TAINT_SINKS))
+taints = st.fixed_dictionaries({}, optional=dict.fromkeys(TAINT_LABELS, sink_lists))
 
 
 @st.composite
@@ -121,6 +127,7 @@ def signed_docs(draw: st.DrawFn) -> dict[str, Any]:
         "analysers": analysers,
         "allow": entry_lists(ALLOW_LISTS),
         "deny": entry_lists(DENY_LISTS),
+        "taint": taints,
     }
     for name, strategy in optional.items():
         if draw(st.booleans()):
@@ -156,6 +163,7 @@ local_docs = st.fixed_dictionaries(
         "analysers": analysers,
         "allow": entry_lists(ALLOW_LISTS),
         "deny": entry_lists(DENY_LISTS),
+        "taint": taints,
     },
 )
 
@@ -190,6 +198,12 @@ def tightening_docs(draw: st.DrawFn, signed: TrustPolicy) -> dict[str, Any]:
             allow[name] = draw(st.lists(st.sampled_from(universe), unique=True)) if universe else []
     doc["allow"] = allow
     doc["deny"] = draw(entry_lists(DENY_LISTS))
+    taint = {}
+    for label in TAINT_LABELS:
+        if draw(st.booleans()):
+            universe = sorted(signed.taint_sinks(label))
+            taint[label] = draw(st.lists(st.sampled_from(universe), unique=True)) if universe else []
+    doc["taint"] = taint
     return doc
 
 
@@ -226,6 +240,8 @@ def assert_at_least_as_strict(result: TrustPolicy, base: TrustPolicy) -> None:
             assert result_list is not None and result_list <= base_list
     for name in DENY_LISTS:
         assert result.deny_list(name) >= base.deny_list(name)
+    for label in TAINT_LABELS:
+        assert result.taint_sinks(label) <= base.taint_sinks(label), label
 
 
 def local_level(local: LocalPolicy, kind: str, namespace: str, stage: str) -> Level | None:
@@ -263,6 +279,8 @@ def assert_at_least_as_strict_as_local(result: TrustPolicy, local: LocalPolicy) 
         assert result_list is not None and result_list <= entries
     for name, entries in local.deny_lists.items():
         assert result.deny_list(name) >= entries  # type: ignore[arg-type]
+    for label, sinks in local.taint.items():
+        assert result.taint_sinks(label) <= sinks, label
 
 
 # ---- properties ------------------------------------------------------------------------------------
@@ -363,3 +381,37 @@ def test_level_lowering_check_is_exact(
         assert found.after < found.before
     else:
         assert brute == []
+
+
+@SETTINGS
+@given(signed_docs(), st.text(max_size=12))
+def test_taint_sinks_are_the_written_or_default_sinks_and_unknown_labels_reach_nothing(
+    doc: dict[str, Any], label: str
+) -> None:
+    policy = TrustPolicy.from_json_bytes(encode(doc))
+    written = doc.get("taint", {})
+    for known in TAINT_LABELS:
+        if known in written:
+            assert policy.taint_sinks(known) == frozenset(written[known])
+        else:
+            assert policy.taint_sinks(known) == DEFAULT_TAINT[known]
+            assert known == "user_input" or "shell" not in policy.taint_sinks(known)
+    if label not in TAINT_LABELS:
+        assert policy.taint_sinks(label) == frozenset()
+
+
+@SETTINGS
+@given(signed_docs(), st.sampled_from(TAINT_LABELS), sink_lists)
+def test_local_taint_is_accepted_exactly_when_it_names_only_signed_sinks(
+    doc: dict[str, Any], label: str, sinks: list[str]
+) -> None:
+    signed = TrustPolicy.from_json_bytes(encode(doc))
+    local = LocalPolicy.from_json_bytes(encode({"_type": "sealgate/local-policy/v1", "taint": {label: sinks}}))
+    if set(sinks) <= signed.taint_sinks(label):
+        result = tighten(signed, local)
+        assert result.taint_sinks(label) == frozenset(sinks)
+    else:
+        with pytest.raises(PolicyError) as info:
+            tighten(signed, local)
+        assert info.value.reason is Reason.POLICY_LOOSENED
+        assert f"taint.{label}" in info.value.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from sealgate.canonical import canonical_bytes
 from sealgate.errors import PolicyError, Reason, Severity
 from sealgate.policy import (
+    TAINT_SINKS,
     Analyser,
     AnalyserMode,
     Environment,
@@ -250,6 +252,101 @@ def test_deny_lists_unite() -> None:
     result = tighten(policy(), local(deny={"commands": ["wget"], "hosts": ["169.254.169.254"]}))
     assert result.deny_list("commands") == {"curl", "wget"}
     assert result.deny_list("hosts") == {"169.254.169.254"}
+
+
+# ---- taint ------------------------------------------------------------------------------------
+
+NO_SHELL = ["argv", "path", "url", "env"]
+
+
+@pytest.mark.parametrize(
+    ("signed_taint", "local_taint", "label", "expected"),
+    [
+        # Default signed sinks, local keeps fewer: the intersection.
+        (None, {"llm_output": ["argv", "path", "url"]}, "llm_output", {"argv", "path", "url"}),
+        (None, {"network": []}, "network", set()),
+        (None, {"user_input": ["argv"]}, "user_input", {"argv"}),
+        # A label the local file does not mention keeps the signed sinks.
+        (None, {"untrusted": ["argv"]}, "llm_output", set(NO_SHELL)),
+        # The signed policy let llm_output reach a shell; a local file may take it away.
+        ({"llm_output": ["argv", "shell"]}, {"llm_output": ["argv"]}, "llm_output", {"argv"}),
+        ({"llm_output": ["argv", "shell"]}, {"llm_output": ["argv", "shell"]}, "llm_output", {"argv", "shell"}),
+    ],
+)
+def test_local_taint_intersects_per_label(
+    signed_taint: dict[str, list[str]] | None, local_taint: dict[str, list[str]], label: str, expected: set[str]
+) -> None:
+    signed = policy() if signed_taint is None else policy(taint=signed_taint)
+    result = tighten(signed, local(taint=local_taint))
+    assert result.taint_sinks(label) == expected
+    for other in signed.taint:
+        assert result.taint_sinks(other) <= signed.taint_sinks(other)
+    assert TrustPolicy.from_json_bytes(result.to_json_bytes()) == result
+
+
+@pytest.mark.parametrize(
+    ("signed_taint", "local_taint", "fragment"),
+    [
+        # The attack: a writable local file letting model output reach a shell.
+        (None, {"llm_output": ["argv", "shell"]}, "taint.llm_output: local sinks shell are not among the signed sinks"),
+        (None, {"untrusted": ["shell"]}, "taint.untrusted: local sinks shell"),
+        (None, {"network": [*NO_SHELL, "shell"]}, "taint.network: local sinks shell"),
+        (
+            {"llm_output": ["argv"]},
+            {"llm_output": ["argv", "path"]},
+            "local sinks path are not among the signed sinks (argv)",
+        ),
+        (
+            {"untrusted": []},
+            {"untrusted": ["env", "url"]},
+            "local sinks env, url are not among the signed sinks (none)",
+        ),
+        (
+            {"user_input": ["argv"]},
+            {"user_input": list(TAINT_SINKS)},
+            "taint.user_input: local sinks env, path, shell, url",
+        ),
+    ],
+)
+def test_local_taint_reaching_a_sink_the_signed_policy_withholds_loosens(
+    signed_taint: dict[str, list[str]] | None, local_taint: dict[str, list[str]], fragment: str
+) -> None:
+    signed = policy() if signed_taint is None else policy(taint=signed_taint)
+    loosened(signed, fragment, "(the sinks a label may reach intersect)", taint=local_taint)
+
+
+def test_local_taint_restating_signed_sinks_changes_nothing() -> None:
+    p = policy()
+    assert tighten(p, local(taint={"llm_output": NO_SHELL, "user_input": list(TAINT_SINKS)})) is p
+
+
+def test_local_taint_changes_the_effective_digest() -> None:
+    signed = policy()
+    result = tighten(signed, local(taint={"llm_output": ["argv"]}))
+    assert result.digest != signed.digest
+    assert json.loads(result.to_json_bytes())["taint"]["llm_output"] == ["argv"]
+
+
+def test_taint_loosening_is_reported_with_the_others() -> None:
+    err = loosened(
+        policy(),
+        "max_staleness",
+        "taint.llm_output",
+        "taint.untrusted",
+        max_staleness=99999,
+        taint={"llm_output": ["shell"], "untrusted": ["shell"]},
+    )
+    assert err.message.count(";") == 2
+
+
+def test_effective_policy_applies_local_taint() -> None:
+    signed = encode(policy_doc())
+    doc = {"_type": "sealgate/local-policy/v1", "taint": {"llm_output": ["argv"]}}
+    assert effective_policy(signed, canonical_bytes(doc)).taint_sinks("llm_output") == {"argv"}
+    doc["taint"] = {"llm_output": ["shell"]}
+    with pytest.raises(PolicyError) as info:
+        effective_policy(signed, canonical_bytes(doc))
+    assert info.value.reason is Reason.POLICY_LOOSENED
 
 
 # ---- trust ------------------------------------------------------------------------------------

@@ -181,8 +181,8 @@ def tighten(signed: TrustPolicy, local: LocalPolicy) -> TrustPolicy:
         extra = sinks - signed_sinks
         if extra:
             loosened.append(
-                f"taint.{label}: local sinks {_show(extra)} are not among the signed sinks ({_show(signed_sinks)}) "
-                "(the sinks a label may reach intersect)"
+                f"taint.{label}: local sinks {_show(extra)} are not among the signed sinks "
+                f"({_show(signed_sinks) if signed_sinks else 'none'}) (the sinks a label may reach intersect)"
             )
         taint[label] = sinks & signed_sinks
 
