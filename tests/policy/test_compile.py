@@ -16,6 +16,8 @@ from sealgate.errors import MalformedInputError, PolicyError, Reason
 from sealgate.policy import (
     ALLOW_LISTS,
     DENY_LISTS,
+    TAINT_LABELS,
+    TAINT_SINKS,
     Level,
     LocalPolicy,
     TrustPolicy,
@@ -58,8 +60,49 @@ def test_compiled_output_spells_out_defaults() -> None:
     out = json.loads(compile_policy_yaml(to_yaml(doc)))
     assert out["resources"]["wall_seconds"] == 30
     assert out["analysers"] == dict.fromkeys(["command", "env", "path", "taint", "url"], "enforce")
+    assert out["taint"] == {
+        "user_input": ["argv", "shell", "path", "url", "env"],
+        "untrusted": ["argv", "path", "url", "env"],
+        "llm_output": ["argv", "path", "url", "env"],
+        "network": ["argv", "path", "url", "env"],
+    }
     assert out["max_staleness"] == 86400
     assert out["requirements"]["strict"]["deny_from"] == "medium"
+
+
+def test_taint_yaml_compiles_with_absent_labels_spelled_out() -> None:
+    text = to_yaml(policy_doc()) + b"taint:\n  llm_output: [argv, path, url]\n  untrusted: [argv]\n"
+    out = compile_policy_yaml(text)
+    taint = json.loads(out)["taint"]
+    assert taint["llm_output"] == ["argv", "path", "url"]
+    assert taint["untrusted"] == ["argv"]
+    assert taint["network"] == ["argv", "path", "url", "env"]
+    assert TrustPolicy.from_json_bytes(out).taint_sinks("untrusted") == {"argv"}
+    assert not list(_validator(TRUST_SCHEMA).iter_errors(json.loads(out)))
+
+
+def test_taint_yaml_with_unknown_sink_refused_with_field_and_line() -> None:
+    text = to_yaml(policy_doc()) + b"taint:\n  llm_output: [argv, bash]\n"
+    with pytest.raises(PolicyError) as info:
+        compile_policy_yaml(text)
+    assert info.value.reason is Reason.POLICY_INVALID
+    assert "taint.llm_output[1] must be one of argv, shell, path, url, env" in info.value.message
+    assert re.search(r"\(line \d+\)", info.value.message)
+
+
+def test_local_policy_taint_compiles_canonically() -> None:
+    out = compile_local_policy_yaml(
+        b"_type: sealgate/local-policy/v1\ntaint:\n  llm_output: [url, argv]\n  network: []\n"
+    )
+    assert out == b'{"_type":"sealgate/local-policy/v1","taint":{"llm_output":["argv","url"],"network":[]}}'
+    assert not list(_validator(LOCAL_SCHEMA).iter_errors(json.loads(out)))
+
+
+def test_local_policy_schema_refuses_unknown_taint_label() -> None:
+    doc = {"_type": "sealgate/local-policy/v1", "taint": {"llm": ["argv"]}}
+    assert list(_validator(LOCAL_SCHEMA).iter_errors(doc))
+    with pytest.raises(PolicyError, match=r"taint\.llm is not a known field"):
+        compile_local_policy_yaml(to_yaml(doc))
 
 
 def test_compiled_keys_are_normalised_pem() -> None:
@@ -178,6 +221,9 @@ def test_schema_fields_are_the_parser_fields() -> None:
     assert set(schema(LOCAL_SCHEMA)["properties"]) == set(LOCAL_FIELDS)
     assert set(trust["$defs"]["allow"]["properties"]) == set(ALLOW_LISTS)
     assert set(trust["$defs"]["deny"]["properties"]) == set(DENY_LISTS)
+    assert tuple(trust["$defs"]["taint"]["properties"]) == TAINT_LABELS
+    assert tuple(trust["$defs"]["taintSink"]["enum"]) == TAINT_SINKS
+    assert trust["$defs"]["taintSinks"]["maxItems"] == len(TAINT_SINKS)
 
 
 def _mutations() -> list[tuple[str, dict[str, Any]]]:
@@ -209,6 +255,11 @@ def _mutations() -> list[tuple[str, dict[str, Any]]]:
     mutate("bool as int", lambda d: d.update(max_staleness=True))
     mutate("deny_from unknown", lambda d: d["requirements"]["strict"].update(deny_from="severe"))
     mutate("control char", lambda d: d.update(deny={"commands": ["a\tb"]}))
+    mutate("unknown taint label", lambda d: d.update(taint={"llm": ["argv"]}))
+    mutate("unknown taint sink", lambda d: d.update(taint={"llm_output": ["bash"]}))
+    mutate("repeated taint sink", lambda d: d.update(taint={"network": ["url", "url"]}))
+    mutate("taint sinks not a list", lambda d: d.update(taint={"untrusted": "argv"}))
+    mutate("taint not an object", lambda d: d.update(taint=["llm_output"]))
     return out
 
 
@@ -219,7 +270,11 @@ def test_schema_and_parser_both_reject(name: str, doc: dict[str, Any]) -> None:
         TrustPolicy.from_json_bytes(encode(doc))
 
 
-@pytest.mark.parametrize("doc", [policy_doc(), dev_doc()], ids=["production", "development"])
+@pytest.mark.parametrize(
+    "doc",
+    [policy_doc(), dev_doc(), policy_doc(taint={"llm_output": ["argv", "shell"], "network": []})],
+    ids=["production", "development", "taint"],
+)
 def test_schema_and_parser_both_accept(doc: dict[str, Any]) -> None:
     assert not list(_validator(TRUST_SCHEMA).iter_errors(copy.deepcopy(doc)))
     TrustPolicy.from_json_bytes(encode(doc))
@@ -229,5 +284,7 @@ def test_schema_and_parser_both_accept(doc: dict[str, Any]) -> None:
 
 def test_docs_describe_every_field_and_list() -> None:
     text = (ROOT / "docs" / "policy.md").read_text()
-    for name in (*SIGNED_FIELDS, *ALLOW_LISTS, *DENY_LISTS, "wall_seconds", "artifact_bytes", "deny_from"):
+    names = (*SIGNED_FIELDS, *ALLOW_LISTS, *DENY_LISTS, *TAINT_LABELS, *TAINT_SINKS)
+    for name in (*names, "wall_seconds", "artifact_bytes", "deny_from"):
         assert f"`{name}`" in text, name
+    assert "policy.taint_sinks(" in text
