@@ -7,6 +7,7 @@ when allowed, 3 when denied, and as docs/cli.md says for other errors.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,7 +34,13 @@ def run_verify(
     from sealgate.gate import Gate, GateRequest
 
     try:
-        gate = Gate(home_from_env(home))
+        if kind == "tool":
+            # A tool is judged with its manifest and the analysers, as `sealgate run` would.
+            from sealgate.tools._check import ToolCheck
+
+            gate = Gate(home_from_env(home), checks={"tool": ToolCheck(os.environ)})
+        else:
+            gate = Gate(home_from_env(home))
         try:
             token = gate.verify(GateRequest(kind=kind, name=name, version=version, path=Path(file), interface="cli"))
         finally:

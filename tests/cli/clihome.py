@@ -40,6 +40,12 @@ PUBLICATION_KEYS = ("carol", "dave")
 HOST_KEYS = ("root", "snapshot", "timestamp", "audit-log")
 
 HELLO = b"#!/bin/sh\necho 'hello from a sealed tool'\n"
+HELLO_MANIFEST = """name: {name}
+version: {version}
+description: The CLI tests' sample tool.
+command: ["/bin/sh", "{{tool}}/hello.sh"]
+files: [hello.sh]
+"""
 HELLO_ARGS = ("--kind", "tool", "--name", "acme/hello", "--version", "1.0.0")
 
 POLICY_TEMPLATE = """_type: sealgate/trust-policy/v1
@@ -99,7 +105,8 @@ class CliHome:
 
     @property
     def hello(self) -> Path:
-        return self.work / "hello.sh"
+        """The sample tool directory (manifest and ``hello.sh``), compiled."""
+        return self.work / "hello"
 
     def run(self, *args: str, expect: int = 0) -> str:
         """Run ``sealgate --home HOME ARGS`` in-process (test passphrase set); return stdout, check the exit code."""
@@ -175,7 +182,8 @@ def build_cli_home(base: Path) -> CliHome:
         digest = hashlib.sha256(root.read_bytes()).hexdigest()
         ch.run("init", "--root", str(root), "--root-sha256", digest, "--source", str(ch.repository))
 
-        ch.hello.write_bytes(HELLO)
+        write_hello(ch.hello)
+        ch.run("tool", "compile", str(ch.hello))
         for person in ("alice", "bob"):
             ch.run("sign", str(ch.hello), *HELLO_ARGS, "--role", PEOPLE[person], "--key", person)
         hello = ch.work / "hello.proposal.json"
@@ -185,6 +193,15 @@ def build_cli_home(base: Path) -> CliHome:
         ch.run("verify", str(ch.hello), *HELLO_ARGS)
         ch.run("audit", "checkpoint")
     return ch
+
+
+def write_hello(path: Path, *, name: str = "acme/hello", version: str = "1.0.0", script: bytes = HELLO) -> Path:
+    """Write a tool like the sample one (not compiled) into the directory ``path``; return ``path``."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "sealgate-tool.yaml").write_text(HELLO_MANIFEST.format(name=name, version=version), encoding="utf-8")
+    (path / "hello.sh").write_bytes(script)
+    (path / "hello.sh").chmod(0o755)
+    return path
 
 
 def copy_cli_home(template: CliHome, dest: Path) -> CliHome:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.clihome import (
+    HELLO,
     HELLO_ARGS,
     CliHome,
     assert_no_traceback,
@@ -24,6 +25,7 @@ from tests.cli.clihome import (
     refused_and_unchanged,
     run_cli,
     tree_state,
+    write_hello,
 )
 
 DECISION_KEYS = {"allowed", "reason", "severity", "message", "audit_index", "record"}
@@ -126,7 +128,7 @@ PEMS = {
 @pytest.mark.parametrize(
     "command",
     [
-        ("sign", "{work}/hello.sh", *HELLO_ARGS, "--role", "author", "--key", "{key}"),
+        ("sign", "{work}/hello", *HELLO_ARGS, "--role", "author", "--key", "{key}"),
         ("registry", "approve", "{work}/hello.proposal.json", "--key", "{key}"),
         ("audit", "checkpoint", "--key", "{key}"),
     ],
@@ -172,7 +174,7 @@ def test_encrypted_key_without_passphrase_or_terminal_refused(ch: CliHome) -> No
 
 
 def _bundle(ch: CliHome, mutate: str) -> bytes:
-    bundle = json.loads((ch.work / "hello.sh.statements.json").read_bytes())
+    bundle = json.loads((ch.work / "hello.statements.json").read_bytes())
     if mutate == "no-signatures":
         bundle["envelopes"][0]["signatures"] = []
     elif mutate == "payload-not-base64":
@@ -202,9 +204,10 @@ def test_malformed_dsse_bundle_refused_and_left_unchanged(ch: CliHome, mutate: s
 
 
 def test_bundle_of_another_artifact_not_mixed_in(ch: CliHome) -> None:
-    other = ch.work / "other.sh"
-    other.write_bytes(ch.hello.read_bytes() + b"# another artifact\n")
-    bundle = ch.work / "hello.sh.statements.json"
+    other = ch.work / "other"
+    write_hello(other, version="2.0.0", script=HELLO + b"# another artifact\n")
+    ch.run("tool", "compile", str(other))
+    bundle = ch.work / "hello.statements.json"
     sign = [
         "sign",
         str(other),
@@ -352,8 +355,8 @@ def test_denied_verify_prints_decision_json_and_exits_3(
 ) -> None:
     path = ch.hello
     if artifact == "tampered":
-        path = ch.work / "hello-tampered.sh"
-        path.write_bytes(ch.hello.read_bytes().replace(b"hello from", b"owned from"))
+        path = write_hello(ch.work / "hello-tampered", script=HELLO.replace(b"hello from", b"owned from"))
+        ch.run("tool", "compile", str(path))
     before_state = tree_state(ch.base)
     before = audit_records(ch)
     result = run_cli(ch.home, "verify", str(path), "--kind", "tool", "--name", name, "--version", "1.0.0", "--json")
@@ -430,7 +433,8 @@ def test_tampered_repository_file_detected_by_registry_verify(ch: CliHome, what:
     elif what == "bin-metadata":
         path = max((ch.repository / "metadata").glob("*.tools.acme-*.json"), key=lambda p: int(p.name.split(".")[0]))
     else:
-        (path,) = (ch.repository / "targets" / "tools" / "acme" / "hello").iterdir()
+        # A directory tool's bytes are not stored in the repository; its signed name index is.
+        (path,) = (ch.repository / "targets" / "index" / "tool" / "acme").iterdir()
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))

@@ -21,6 +21,7 @@ REVIEWED_FLAGS = {
     "--insecure-no-passphrase": "writes a throwaway key unencrypted; warned every time; no check is skipped",
     "--local": "policy compile: the file is a local tightening file (which may only tighten)",
     "--keep": "demo: keeps its throwaway homes",
+    "--no-confirm": "run: no terminal prompt; the inputs are then labelled untrusted (stricter, never looser)",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.clihome import HELLO_ARGS, CliHome, assert_no_traceback, run_cli
+from tests.cli.clihome import HELLO, HELLO_ARGS, CliHome, assert_no_traceback, run_cli, write_hello
 
 OVERRIDE = {"SEALGATE_ALLOW_UNSIGNED": "1"}
 
@@ -18,8 +18,8 @@ def verify_json(ch: CliHome, path: Path, name: str, version: str, env: dict[str,
 
 
 def stray(ch: CliHome) -> Path:
-    path = ch.work / "stray.sh"
-    path.write_bytes(b"echo never registered\n")
+    path = write_hello(ch.work / "stray", name="acme/stray", version="0.1.0", script=b"echo never registered\n")
+    ch.run("tool", "compile", str(path))
     return path
 
 
@@ -40,16 +40,16 @@ def test_override_unset_empty_or_zero_is_no_override(ch: CliHome) -> None:
 
 
 def test_override_never_covers_a_changed_artifact(ch: CliHome) -> None:
-    tampered = ch.work / "hello-tampered.sh"
-    tampered.write_bytes(ch.hello.read_bytes() + b"# owned\n")
+    tampered = write_hello(ch.work / "hello-tampered", script=HELLO + b"# owned\n")
+    ch.run("tool", "compile", str(tampered))
     code, decision, _ = verify_json(ch, tampered, "acme/hello", "1.0.0", OVERRIDE)
     assert (code, decision["allowed"], decision["reason"]) == (3, False, "digest-mismatch")
 
 
 def test_override_never_applies_to_a_prod_stage_entry(ch: CliHome) -> None:
     # Signed by author and reviewer only: PROD is strict and also needs two approvers.
-    prod = ch.work / "prod.sh"
-    prod.write_bytes(b"echo prod\n")
+    prod = write_hello(ch.work / "prod", name="acme/prod", script=b"echo prod\n")
+    ch.run("tool", "compile", str(prod))
     args = ("--kind", "tool", "--name", "acme/prod", "--version", "1.0.0")
     ch.run("sign", str(prod), *args, "--role", "author", "--key", "alice")
     ch.run("sign", str(prod), *args, "--role", "reviewer", "--key", "bob")

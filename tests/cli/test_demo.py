@@ -10,6 +10,8 @@ from tests.cli.clihome import SEALGATE, SEALGATE_VARIABLES
 
 EXPECTED = [
     "ALLOWED",
+    "hello demo, from a sealed tool",
+    "check-denied: tools/acme/hello/1.0.0 fails the runtime checks",
     "DENIED digest-mismatch",
     "DENIED threshold-not-met",
     "DENIED not-registered",

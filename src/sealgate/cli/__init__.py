@@ -34,6 +34,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("sealgate.cli._audit", "audit_group"),
     "demo": ("sealgate.cli._demo", "demo_cmd"),
     "tool": ("sealgate.cli._tool", "tool_group"),
+    "run": ("sealgate.cli._run", "run_cmd"),
+    "mcp": ("sealgate.cli._mcp", "mcp_cmd"),
 }
 _HELP = {
     "init": "Pin a registry root by its SHA-256 and fetch the registry.",
@@ -44,7 +46,9 @@ _HELP = {
     "policy": "Compile, show and tighten the trust policy.",
     "audit": "Show, verify and prove the tamper-evident audit log.",
     "demo": "Run the whole flow in a throwaway home.",
-    "tool": "Compile and sign agent tools.",
+    "tool": "Compile, sign and install agent tools.",
+    "run": "Run a tool through the gate, in the sandbox.",
+    "mcp": "Serve the registered tools over MCP (stdio or a local socket).",
 }
 
 

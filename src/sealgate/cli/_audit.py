@@ -11,6 +11,7 @@ import click
 from sealgate.cli._common import emit_json, get_home, keystore, load_private, say
 from sealgate.config import database_url_from_env
 from sealgate.errors import AuditError, AuditIntegrityError, KeyError_
+from sealgate.gate import OUTCOME_TYPE
 
 if TYPE_CHECKING:
     from sealgate.audit import AuditLog, VerifierState
@@ -75,6 +76,13 @@ def show(ctx: click.Context, start: int, limit: int, as_json: bool) -> None:
     for i, rec in enumerate(records):
         subject = rec.get("subject", {}) if isinstance(rec, dict) else {}
         what = subject.get("target") or f"{subject.get('kind')} {subject.get('name')}@{subject.get('version')}"
+        if rec.get("_type") == OUTCOME_TYPE:
+            outcome = rec.get("outcome", {})
+            ended = outcome.get("killed_reason") or outcome.get("error") or f"exit {outcome.get('exit_code')}"
+            click.echo(
+                f"#{start + i}\t{rec.get('time', '')}\toutcome\t{ended}\tof #{rec.get('decision_index')}\t{what}"
+            )
+            continue
         click.echo(
             f"#{start + i}\t{rec.get('time', '')}\t{rec.get('decision', rec.get('_type', ''))}\t"
             f"{rec.get('reason', '')}\t{rec.get('interface', '')}\t{what}"

@@ -47,7 +47,19 @@ requirements:
 max_staleness: 86400
 """
 
-ARTIFACT = b"#!/bin/sh\n# hello: the sample tool of the sealgate demo\necho 'hello from a sealed tool'\n"
+ARTIFACT = b'#!/bin/sh\n# hello: the sample tool of the sealgate demo\necho "hello $1, from a sealed tool"\n'
+MANIFEST = """name: {name}
+version: {version}
+description: The sample tool of the sealgate demo.
+command: ["/bin/sh", "{{tool}}/hello.sh", "{{input:who}}"]
+inputs:
+  type: object
+  properties:
+    who: {{type: string, maxLength: 200}}
+  required: [who]
+files: [hello.sh]
+resources: {{wall_seconds: 5, memory_mib: 128}}
+"""
 
 
 class DemoFailed(SealgateError):
@@ -169,13 +181,21 @@ class _Demo:
         self.console.print("   [dim](a root with the wrong hash is refused)[/dim]")
         self.run("registry", ["init", "--root", str(root), "--root-sha256", digest, "--source", source])
 
+    def tool_dir(self, name: str, version: str, content: bytes) -> Path:
+        """A tool directory: the manifest people write and the script it ships."""
+        artifact = self.base / "artifacts" / f"{name.replace('/', '-')}-{version}"
+        artifact.mkdir(parents=True)
+        (artifact / "sealgate-tool.yaml").write_text(MANIFEST.format(name=name, version=version), encoding="utf-8")
+        (artifact / "hello.sh").write_bytes(content)
+        (artifact / "hello.sh").chmod(0o755)
+        return artifact
+
     def sign_and_publish(self, name: str, version: str, content: bytes, signers: Sequence[str], stage: str) -> Path:
-        artifact = self.base / "artifacts" / f"{name.replace('/', '-')}-{version}.sh"
-        artifact.parent.mkdir(parents=True, exist_ok=True)
-        artifact.write_bytes(content)
+        artifact = self.tool_dir(name, version, content)
+        self.run("registry", ["tool", "compile", str(artifact)], quiet=True)
         for who in signers:
-            self.run(who, ["sign", str(artifact), "--kind", "tool", "--name", name, "--version", version,
-                           "--role", PEOPLE[who].split()[0], "--key", who], quiet=True)  # fmt: skip
+            self.run(who, ["tool", "sign", str(artifact), "--role", PEOPLE[who].split()[0], "--key", who],
+                     quiet=True)  # fmt: skip
         proposal = self.propose(
             ["registry", "propose", str(artifact), "--kind", "tool", "--name", name, "--version", version,
              "--stage", stage]
@@ -205,10 +225,26 @@ class _Demo:
         self.step("The gate allows it", "Every check passes; the decision is in the audit log before the answer.")
         self.verify(hello, "acme/hello", "1.0.0", expect=0)
 
+        self.step(
+            "Run it in the sandbox",
+            "`sealgate run` asks the gate again (manifest, inputs, command, env, paths, taint), then runs the "
+            "argv the gate judged in bubblewrap with a seccomp filter and no network, from sealed copies of the "
+            "verified bytes, and appends the outcome to the audit log.",
+        )
+        self.run("registry", ["tool", "install", str(hello)], quiet=True)
+        self.run("registry", ["run", "acme/hello", "--input", "who=demo", "--no-confirm"])
+        self.run("registry", ["run", "acme/hello", "--input", "who=~/.ssh/id_ed25519", "--no-confirm"],
+                 expect=int(ExitCode.DENIED))  # fmt: skip
+        self.console.print("   [dim](denied: an input naming a sensitive path is a check finding)[/dim]")
+
         self.step("A tampered copy is denied", "One byte changed after approval: the digest no longer matches.")
-        tampered = hello.with_name("hello-tampered.sh")
-        tampered.write_bytes(ARTIFACT.replace(b"hello from", b"owned from"))
+        tampered = self.tool_dir("acme/hello", "1.0.0-tampered", ARTIFACT.replace(b"hello", b"owned"))
+        (tampered / "sealgate-tool.yaml").write_text(MANIFEST.format(name="acme/hello", version="1.0.0"))
+        self.run("registry", ["tool", "compile", str(tampered)], quiet=True)
         self.verify(tampered, "acme/hello", "1.0.0", expect=int(ExitCode.DENIED))
+        self.run("registry", ["run", str(tampered), "--input", "who=demo", "--no-confirm"],
+                 expect=int(ExitCode.DENIED))  # fmt: skip
+        self.console.print("   [dim](a local path goes through the same gate: no exemption)[/dim]")
 
         self.step(
             "An unsigned artifact is denied",
@@ -216,8 +252,8 @@ class _Demo:
         )
         unsigned = self.sign_and_publish("acme/unsigned", "1.0.0", b"echo unsigned\n", [], "DEV")
         self.verify(unsigned, "acme/unsigned", "1.0.0", expect=int(ExitCode.DENIED))
-        stray = self.base / "artifacts" / "stray.sh"
-        stray.write_bytes(b"echo never registered\n")
+        stray = self.tool_dir("acme/stray", "0.1.0", b"echo never registered\n")
+        self.run("registry", ["tool", "compile", str(stray)], quiet=True)
         self.verify(stray, "acme/stray", "0.1.0", expect=int(ExitCode.DENIED))
 
         self.step("A revoked version is denied", "hello@1.1.0 is published, then revoked by both approvers.")
@@ -271,7 +307,7 @@ def _demo_environment(passphrase: str) -> Iterator[None]:
 @click.command("demo")
 @click.option("--keep", is_flag=True, help="Keep the throwaway homes and print where they are.")
 def demo_cmd(keep: bool) -> None:
-    """Run the whole flow (keys, policy, registry, approvals, gate, audit) in a throwaway folder."""
+    """Run the whole flow (keys, policy, registry, approvals, gate, sandbox, audit) in a throwaway folder."""
     base = Path(tempfile.mkdtemp(prefix="sealgate-demo-"))
     try:
         with _demo_environment(secrets.token_urlsafe(24)):

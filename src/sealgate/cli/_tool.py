@@ -1,4 +1,4 @@
-"""``sealgate tool``: compile a tool's manifest and sign the tool directory."""
+"""``sealgate tool``: compile a tool's manifest, sign the tool directory, install it for running by name."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sealgate.cli._common import emit_json, say
+from sealgate.cli._common import emit_json, get_home, say
 from sealgate.cli._sign import sign_artifact
 from sealgate.crypto.intoto import ROLES
 from sealgate.registry.layout import target_path
@@ -14,7 +14,7 @@ from sealgate.registry.layout import target_path
 
 @click.group("tool")
 def tool_group() -> None:
-    """Compile and sign agent tools (a directory with sealgate-tool.yaml)."""
+    """Compile, sign and install agent tools (a directory with sealgate-tool.yaml)."""
 
 
 @tool_group.command("compile")
@@ -46,3 +46,23 @@ def sign_cmd(ctx: click.Context, directory: Path, role: str, key_ref: str, bundl
 
     manifest = compile_tool_dir(directory)
     sign_artifact(ctx, directory, target_path("tool", manifest.name, manifest.version), role, key_ref, bundle, as_json)
+
+
+@tool_group.command("install")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def install_cmd(ctx: click.Context, directory: Path, as_json: bool) -> None:
+    """Copy a compiled tool directory into this home's tool store, for `sealgate run NS/NAME`.
+
+    Installing approves nothing: every run re-digests the installed copy and the gate denies
+    anything that is not the registered, approved bytes.
+    """
+    from sealgate.digest import read_artifact
+    from sealgate.tools import install_tool
+
+    manifest, path = install_tool(get_home(ctx), directory)
+    digest = read_artifact(path).digest
+    if as_json:
+        emit_json({"name": manifest.name, "version": manifest.version, "path": str(path), "digest": digest})
+    say(f"installed {manifest.name}@{manifest.version} at {path} (sha256:{digest[:16]}…)")
