@@ -64,8 +64,11 @@ class Sandbox:
         limits: Limits | None = None,
         backend: str = "bwrap",
         production: bool = True,
+        network: str | Sequence[str] = "none",
     ) -> RunResult:
-        spec = SandboxSpec(argv, env=env or {}, files=files or {}, host_paths=host_paths, limits=limits or Limits())
+        spec = SandboxSpec(
+            argv, env=env or {}, files=files or {}, host_paths=host_paths, limits=limits or Limits(), network=network
+        )
         with spec:
             return run_sandboxed(self.token, spec, backend=backend, production=production)
 
@@ -117,11 +120,12 @@ def host_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def no_job_dirs_left() -> Iterator[None]:
-    """Assert the runner deleted every work directory it created during the test."""
+    """Assert the runner deleted every work directory (and egress proxy socket directory) it created."""
     import tempfile
 
     base = Path(tempfile.gettempdir())
-    before = {p.name for p in base.glob("sealgate-job-*")}
+    patterns = ("sealgate-job-*", "sealgate-egress-*")
+    before = {p.name for pattern in patterns for p in base.glob(pattern)}
     yield
-    after = {p.name for p in base.glob("sealgate-job-*")}
+    after = {p.name for pattern in patterns for p in base.glob(pattern)}
     assert after <= before, f"work directories left behind: {sorted(after - before)}"

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.usefixtures("no_job_dirs_left")
 
 def test_public_api_is_what_we_meant() -> None:
     assert set(sealgate.runner.__all__) == {
-        "BACKENDS", "HARD_CAPS", "HostPath", "KillReason", "Limits", "ProbeCheck", "ProbeResult", "RunResult",
-        "SandboxSpec", "artifact_files", "probe_cache_key", "probe_sandbox", "run_sandboxed",
+        "BACKENDS", "HARD_CAPS", "HostPath", "KillReason", "Limits", "NetworkEvent", "ProbeCheck", "ProbeResult",
+        "RunResult", "SandboxSpec", "artifact_files", "probe_cache_key", "probe_sandbox", "run_sandboxed",
     }  # fmt: skip
     assert sealgate.runner.BACKENDS == ("bwrap", "process", "docker", "podman")
 
@@ -120,12 +120,6 @@ def test_unknown_backend_refused(sandbox: Sandbox) -> None:
 
 
 # --- spec validation ------------------------------------------------------------------------
-
-
-def test_network_allow_list_refused_until_the_egress_proxy_exists() -> None:
-    with pytest.raises(SandboxError, match="egress proxy") as exc:
-        SandboxSpec(["/bin/true"], network="api.example.com")
-    assert exc.value.reason is Reason.NETWORK_NOT_ALLOWED
 
 
 def test_limits_default_to_the_hard_caps() -> None:

@@ -4,7 +4,8 @@ The command sees the host's whole filesystem and network with the runner's uid (
 for a root caller). There is no mount namespace, so declared host paths are refused and
 shipped files are written below a fresh work directory; an argv element equal to a shipped
 file's sandbox path is replaced by the file's location there. ``run_sandboxed`` refuses this
-backend when ``production`` is true.
+backend when ``production`` is true, and refuses a network allow-list always (the host
+network is never shared).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def _write_file(dest: Path, mode: int, data: bytes, owner: int | None) -> None:
 
 
 def run_process_backend(spec: SandboxSpec) -> RunResult:
+    if spec.network_hosts:
+        raise SandboxError(
+            "the process backend shares the host's network and cannot confine a tool to its network allow-list; "
+            "use bwrap",
+            reason=Reason.NETWORK_NOT_ALLOWED,
+        )
     if spec.host_paths:
         raise SandboxError(
             "the process backend has no mount namespace and cannot bind declared host paths; use bwrap",

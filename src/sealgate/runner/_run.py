@@ -15,6 +15,9 @@ from sealgate.tokens import _CAPABILITY, VerifiedArtifact
 __all__ = ["BACKENDS", "run_sandboxed"]
 
 BACKENDS: Final = ("bwrap", "process", *ENGINES)
+_PROCESS_NETWORK: Final = (
+    "the process backend shares the host's network and cannot confine a tool to its network allow-list; use bwrap"
+)
 
 
 def run_sandboxed(token: VerifiedArtifact, spec: SandboxSpec, *, backend: str = "bwrap", production: bool) -> RunResult:
@@ -24,7 +27,10 @@ def run_sandboxed(token: VerifiedArtifact, spec: SandboxSpec, *, backend: str = 
     ``TypeError``: there is no path from a file on disk to execution that skips the gate).
     ``production`` has no default; it comes from the signed policy's ``environment``. In
     production the bwrap start-up probe must pass (cached per bwrap binary and boot) and the
-    ``process`` backend is refused. Anything the sandbox cannot do raises
+    ``process`` backend is refused. A spec with a network allow-list runs only under bwrap,
+    with the egress proxy (docs/sandbox.md "Network"): if the proxy cannot start, the run is
+    refused (``sandbox-unavailable``); the ``process`` backend refuses it always
+    (``network-not-allowed``). Anything the sandbox cannot do raises
     :class:`~sealgate.errors.SandboxError`; a tool that fails, times out or is killed is a
     :class:`RunResult`, not an error.
     """
@@ -42,6 +48,8 @@ def run_sandboxed(token: VerifiedArtifact, spec: SandboxSpec, *, backend: str = 
             probe_sandbox(production=True)
         return run_bwrap(spec)
     if backend == "process":
+        if spec.network_hosts:
+            raise SandboxError(_PROCESS_NETWORK, reason=Reason.NETWORK_NOT_ALLOWED)
         if production:
             raise SandboxError(
                 "the process backend has no namespaces and no seccomp filter; it is refused in production",

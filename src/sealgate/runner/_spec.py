@@ -32,11 +32,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HARD_CAPS",
+    "HOST_NAME",
     "JOB_DIR",
+    "MAX_NETWORK_EVENTS",
+    "MAX_NETWORK_HOSTS",
+    "MIN_NETWORK_MEMORY_MIB",
+    "PROXY_ENV",
     "RESERVED_DIRS",
     "HostPath",
     "KillReason",
     "Limits",
+    "NetworkEvent",
     "RunResult",
     "SandboxSpec",
     "artifact_files",
@@ -75,6 +81,19 @@ _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 #: Variables the runner sets itself (bwrap.md: ``--clearenv`` then PATH and HOME).
 RUNNER_ENV: Final = ("HOME", "PATH")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+#: One entry of a network allow-list: a lower-case DNS name, the tool manifest's ``network.allow`` syntax.
+HOST_NAME: Final = re.compile(
+    r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+MAX_NETWORK_HOSTS: Final = 64
+#: Variables the runner sets when ``network`` is an allow-list (they point at the in-sandbox relay).
+PROXY_ENV: Final = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
+#: The in-sandbox relay is ``/usr/bin/python3`` under the run's ``RLIMIT_AS``; it needs about 16 MiB
+#: (measured: 12 MiB fails, 16 MiB starts), so a networked run needs at least twice that.
+MIN_NETWORK_MEMORY_MIB: Final = 32
+#: How many egress events a :class:`RunResult` keeps (the counts are always exact).
+MAX_NETWORK_EVENTS: Final = 256
 
 
 def _invalid(message: str) -> SandboxError:
@@ -190,7 +209,11 @@ class SandboxSpec:
     - ``files``: sandbox path -> ``(mode, bytes)``; passed as sealed memfds, mounted read-only.
       Build them from the token with :func:`artifact_files`.
     - ``host_paths``: opened here, once, without following symlinks; bound by descriptor.
-    - ``network``: only ``"none"`` exists until the egress proxy does.
+    - ``network``: ``"none"`` (the default: no network at all), or the tool's allow-list, a list of
+      1 to 64 lower-case DNS names (the manifest's ``network.allow``). An allow-list is enforced
+      by the egress proxy outside the sandbox (docs/sandbox.md "Network"); the tool reaches it
+      through ``HTTPS_PROXY``, which the runner sets, with the other ``PROXY_ENV`` variables.
+      The validated value is ``"none"`` or a tuple; :attr:`network_hosts` is the tuple either way.
 
     The spec owns the host path descriptors: use it as a context manager or call
     :meth:`close` when done. It can be run any number of times until then.
@@ -201,7 +224,7 @@ class SandboxSpec:
     files: Mapping[str, tuple[int, bytes]] = field(default_factory=dict)
     host_paths: Sequence[HostPath] = ()
     limits: Limits = field(default_factory=Limits)
-    network: str = "none"
+    network: str | Sequence[str] = "none"
     _host_fds: list[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -212,17 +235,22 @@ class SandboxSpec:
         host_paths = _validate_host_paths(self.host_paths)
         if not isinstance(self.limits, Limits):
             raise _invalid(f"limits must be a Limits, not {type(self.limits).__name__}")
-        if self.network != "none":
-            raise SandboxError(
-                f"network {self.network!r} is not available: host allow-lists need the egress proxy, which is "
-                "not implemented yet; only network='none' can run (the host network is never shared)",
-                reason=Reason.NETWORK_NOT_ALLOWED,
-            )
+        network = _validate_network(self.network)
+        if network != "none":
+            for key in PROXY_ENV:
+                if key in env:
+                    raise _invalid(f"environment variable {key} is set by the runner when network is an allow-list")
+            if self.limits.memory_mib < MIN_NETWORK_MEMORY_MIB:
+                raise _invalid(
+                    f"a run with a network allow-list needs memory_mib >= {MIN_NETWORK_MEMORY_MIB}: the in-sandbox "
+                    "egress relay (/usr/bin/python3) runs under the same memory limit"
+                )
         _check_overlaps([*files, *(hp.target for hp in host_paths)])
         object.__setattr__(self, "argv", argv)
         object.__setattr__(self, "env", MappingProxyType(env))
         object.__setattr__(self, "files", MappingProxyType(files))
         object.__setattr__(self, "host_paths", host_paths)
+        object.__setattr__(self, "network", network)
         # Open last, so that a validation error above leaks no descriptor.
         fds: list[int] = []
         try:
@@ -234,6 +262,11 @@ class SandboxSpec:
                 os.close(fd)
             raise
         self._host_fds.extend(fds)
+
+    @property
+    def network_hosts(self) -> tuple[str, ...]:
+        """The allow-list, or ``()`` when ``network`` is ``"none"``."""
+        return self.network if isinstance(self.network, tuple) else ()
 
     @property
     def closed(self) -> bool:
@@ -298,6 +331,34 @@ def _validate_env(env: object) -> dict[str, str]:
     if size > MAX_ENV_BYTES:
         raise SandboxError(f"env is larger than {MAX_ENV_BYTES} bytes", reason=Reason.TOO_LARGE)
     return out
+
+
+def _validate_network(network: object) -> str | tuple[str, ...]:
+    """``"none"``, or the allow-list as a tuple of distinct lower-case DNS names that are not IP addresses."""
+    if isinstance(network, str) and network == "none":
+        return "none"
+    if isinstance(network, str | bytes) or not isinstance(network, Sequence):
+        raise _invalid(f'network must be "none" or a list of host names, not {network!r}')
+    hosts = tuple(network)
+    if not hosts:
+        raise _invalid('an empty network allow-list allows nothing; use network="none"')
+    if len(hosts) > MAX_NETWORK_HOSTS:
+        raise _invalid(f"a network allow-list may name at most {MAX_NETWORK_HOSTS} hosts, not {len(hosts)}")
+    # Imported here: only a run with an allow-list pays for the checks package.
+    from sealgate.checks._url import _ends_in_number
+
+    seen: set[str] = set()
+    for host in hosts:
+        if not isinstance(host, str) or HOST_NAME.fullmatch(host) is None:
+            raise _invalid(f"network host {host!r} is not a lower-case DNS name")
+        if _ends_in_number(host.split(".")):
+            # WHATWG (and glibc's inet_aton) read a name whose last label is numeric as an IPv4
+            # address (``10.1``, ``0x7f.1``): the allow-list names hosts, never addresses.
+            raise _invalid(f"network host {host!r} is an IP address; the allow-list names hosts")
+        if host in seen:
+            raise _invalid(f"network host {host!r} is listed twice")
+        seen.add(host)
+    return hosts
 
 
 def _validate_files(files: object) -> dict[str, tuple[int, bytes]]:
@@ -370,6 +431,39 @@ def artifact_files(token: VerifiedArtifact, mount: str = "/tool") -> dict[str, t
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkEvent:
+    """One connection request the egress proxy answered (docs/sandbox.md "Network"); never payload bytes.
+
+    - ``host``, ``port``: the ``CONNECT`` target as the tool asked for it (``host`` lower-cased;
+      ``None`` when the request could not be read that far).
+    - ``address``: the address the proxy connected to (``allowed``), or the answer that caused a
+      refusal (``private-address``, ``metadata-address``, ``connect-failed``); else ``None``.
+    - ``verdict``: ``"allowed"`` (the tunnel was opened) or ``"refused"`` (anything else).
+    - ``reason``: a stable code: ``allowed``, ``host-not-allowed``, ``ip-literal``,
+      ``port-not-allowed``, ``method-not-allowed``, ``bad-request``, ``too-many-connections``,
+      ``resolution-failed``, ``private-address``, ``metadata-address``, ``connect-failed``.
+    - ``detail``: one human sentence.
+    """
+
+    host: str | None
+    port: int | None
+    address: str | None
+    verdict: str
+    reason: str
+    detail: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "address": self.address,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     """What one sandboxed run did.
 
@@ -377,6 +471,10 @@ class RunResult:
     ended the command when it is known (bwrap reports a command killed by signal N as exit
     status 128+N, like a shell, and the runner decodes that). ``cpu_seconds`` and
     ``max_rss_kib`` come from ``wait4`` and cover the command and every descendant it reaped.
+
+    With a network allow-list, ``network_allowed`` and ``network_refused`` count every
+    connection request the egress proxy answered, and ``network_events`` holds the first
+    ``MAX_NETWORK_EVENTS`` (256) of them, in order; all three stay empty for ``network="none"``.
     """
 
     exit_code: int | None
@@ -390,6 +488,9 @@ class RunResult:
     killed_reason: KillReason | None
     max_rss_kib: int
     cpu_seconds: float
+    network_allowed: int = 0
+    network_refused: int = 0
+    network_events: tuple[NetworkEvent, ...] = ()
 
     def outcome(self) -> dict[str, object]:
         """The fields an outcome audit record carries (ARCHITECTURE.md gate step 7): no output bytes."""
@@ -405,4 +506,6 @@ class RunResult:
             "killed_reason": self.killed_reason.value if self.killed_reason else None,
             "max_rss_kib": self.max_rss_kib,
             "cpu_ms": round(self.cpu_seconds * 1000),
+            "network_allowed": self.network_allowed,
+            "network_refused": self.network_refused,
         }
