@@ -10,7 +10,8 @@ import sealgate
 EXPECTED = {
     "AuditError", "AuditIntegrityError", "Decision", "DeniedError", "ExitCode", "Gate", "GateRequest", "Home",
     "MalformedInputError", "PolicyError", "Reason", "RegistryError", "RegistryIntegrityError", "SandboxError",
-    "SealgateError", "Severity", "UsageError", "VerificationError", "VerifiedArtifact", "__version__",
+    "SealgateError", "Severity", "UsageError", "VerificationError", "VerifiedArtifact", "__version__", "run_tool",
+    "verify_tool",
 }  # fmt: skip
 
 

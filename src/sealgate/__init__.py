@@ -35,6 +35,7 @@ if _TYPE_CHECKING:
     )
     from sealgate.gate import Decision, Gate, GateRequest
     from sealgate.tokens import VerifiedArtifact
+    from sealgate.tools import run_tool, verify_tool
 
 __version__ = "0.1.0"
 
@@ -59,6 +60,8 @@ __all__ = [
     "VerificationError",
     "VerifiedArtifact",
     "__version__",
+    "run_tool",
+    "verify_tool",
 ]
 
 _LAZY = {
@@ -67,6 +70,8 @@ _LAZY = {
     "Gate": "sealgate.gate",
     "GateRequest": "sealgate.gate",
     "VerifiedArtifact": "sealgate.tokens",
+    "run_tool": "sealgate.tools",
+    "verify_tool": "sealgate.tools",
     **dict.fromkeys(
         [
             "AuditError",
