@@ -118,6 +118,27 @@ def host_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_tempdir() -> Iterator[Path]:
+    """A temp directory of this session's own for the runner's work and egress directories.
+
+    Other test sessions on the same machine create ``sealgate-job-*`` directories in /tmp
+    at the same time; with a directory of its own, ``no_job_dirs_left`` sees only this
+    session's. Mode 0755: a root caller's sandbox runs as uid 65534 and must reach it.
+    """
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="sealgate-runner-tests-", dir="/tmp"))
+    base.chmod(0o755)
+    previous, tempfile.tempdir = tempfile.tempdir, str(base)
+    try:
+        yield base
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture
 def no_job_dirs_left() -> Iterator[None]:
     """Assert the runner deleted every work directory (and egress proxy socket directory) it created."""
