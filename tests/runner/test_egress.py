@@ -691,3 +691,40 @@ def test_socket_replaced_at_its_path_is_never_bound(resolver: FakeResolver) -> N
             proxy.impostor.accept()
     finally:
         proxy.impostor.close()
+
+
+class Bulk(http.server.BaseHTTPRequestHandler):
+    """GET: 4 MiB of known bytes; POST: the SHA-256 of the body it received."""
+
+    protocol_version = "HTTP/1.1"
+    body = bytes(range(256)) * (4 * 4096)
+
+    def answer(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self.answer(self.body)
+
+    def do_POST(self) -> None:
+        self.answer(hashlib.sha256(self.rfile.read(int(self.headers["Content-Length"]))).hexdigest().encode())
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_large_transfers_both_ways_arrive_intact_in_parallel(http_server: LoopbackServer) -> None:
+    # Back-pressure in the relay and the proxy: four parallel 4 MiB downloads and a 3 MB upload.
+    http_server.server.RequestHandlerClass = Bulk
+    script = (
+        "for i in 1 2 3 4; do curl -sS -p --max-time 20 http://api.example.com:443/ | sha256sum & done; wait; "
+        "head -c 3000000 /dev/urandom > /tmp/up; sha256sum < /tmp/up; "
+        "curl -sS -p --max-time 20 --data-binary @/tmp/up http://api.example.com:443/"
+    )
+    result = run_with(tunnel_proxy(http_server), ["/bin/sh", "-c", script], limits=Limits(wall_seconds=30))
+    assert result.exit_code == 0, result.stderr.decode(errors="replace")
+    lines = result.stdout.decode().split()
+    assert lines[0:8:2] == [hashlib.sha256(Bulk.body).hexdigest()] * 4
+    assert lines[8] == lines[10] and result.network_allowed == 5
