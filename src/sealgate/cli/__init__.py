@@ -35,6 +35,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("sealgate.cli._demo", "demo_cmd"),
     "tool": ("sealgate.cli._tool", "tool_group"),
     "run": ("sealgate.cli._run", "run_cmd"),
+    "check": ("sealgate.cli._check", "check_cmd"),
     "mcp": ("sealgate.cli._mcp", "mcp_cmd"),
 }
 _HELP = {
@@ -48,6 +49,7 @@ _HELP = {
     "demo": "Run the whole flow in a throwaway home.",
     "tool": "Compile, sign and install agent tools.",
     "run": "Run a tool through the gate, in the sandbox.",
+    "check": "Run the command, path, URL and env analysers on a manifest or a command.",
     "mcp": "Serve the registered tools over MCP (stdio or a local socket).",
 }
 
