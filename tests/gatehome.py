@@ -8,6 +8,7 @@ alice (author), bob (reviewer), carol and dave (approvers), eve (author, but onl
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -24,8 +25,8 @@ from sealgate.policy import compile_policy_yaml
 from sealgate.registry.client import pin_root, refresh
 from sealgate.registry.layout import target_path
 from sealgate.registry.repository import Expiries, OnlineKeys, Repository, init_repository
-from sealgate.tools import ToolCheck, install_tool
-from sealgate.tools.manifest import ToolManifest, compile_tool_dir
+from sealgate.tools import ToolCheck, install_tool, installed_path
+from sealgate.tools.manifest import compile_tool_dir
 
 PRINCIPALS = ("alice", "bob", "carol", "dave", "eve")
 
@@ -129,16 +130,26 @@ class GateHome:
         signers: Sequence[tuple[str, str]] = (("alice", "author"), ("bob", "reviewer")),
         stage: str = "DEV",
         install: bool = True,
-    ) -> ToolManifest:
-        """Compile, approve and publish the tool directory ``tool_dir``; install it in the store."""
-        manifest = compile_tool_dir(tool_dir)
+        compile: bool = True,
+    ) -> tuple[str, str]:
+        """Compile, approve and publish the tool directory ``tool_dir``; install it in the store.
+
+        ``compile=False`` registers the directory's ``sealgate-tool.json`` as it is, unchecked:
+        what an attacker who writes the compiled form by hand could get approved.
+        """
+        if compile:
+            manifest = compile_tool_dir(tool_dir)
+            name, version = manifest.name, manifest.version
+        else:
+            raw = json.loads((tool_dir / "sealgate-tool.json").read_bytes())
+            name, version = raw["name"], raw["version"]
         artifact = read_artifact(tool_dir)
-        target = target_path("tool", manifest.name, manifest.version)
+        target = target_path("tool", name, version)
         statements = [make_approval(target, artifact.digest, role, self.keys[key]).to_dict() for key, role in signers]
         proposal = self.repo.propose_add_entry(
             kind="tool",
-            name=manifest.name,
-            version=manifest.version,
+            name=name,
+            version=version,
             digest=artifact.digest,
             size=artifact.size,
             stage=stage,
@@ -146,9 +157,11 @@ class GateHome:
         )
         self.publish(proposal)
         self.refresh()
-        if install:
+        if install and compile:
             install_tool(self.home, tool_dir)
-        return manifest
+        elif install:
+            shutil.copytree(tool_dir, installed_path(self.home, name, version), dirs_exist_ok=True)
+        return name, version
 
     def tool_gate(self, *, environ: dict[str, str] | None = None, offset: float = 0.0) -> Gate:
         env = environ or {}
@@ -215,4 +228,3 @@ def make_tool(parent: Path, manifest_yaml: str, files: dict[str, tuple[int, byte
         target.write_bytes(data)
         target.chmod(mode)
     return path
-

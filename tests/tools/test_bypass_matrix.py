@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from sealgate.audit import open_audit_log
+from sealgate.canonical import canonical_bytes
 from sealgate.cli import main
 from sealgate.errors import DeniedError, SandboxError
 from sealgate.gate import Gate, GateRequest
@@ -37,6 +38,10 @@ from tests.gatehome import GateHome, build_gate_home, make_tool, policy_yaml
 
 pytestmark = pytest.mark.slow
 
+# The machine's own name resolves to a loopback address (127.0.0.1 or 127.0.1.1 in /etc/hosts):
+# a real name, through the real resolver, whose answer the egress proxy must refuse.
+LOOPBACK_NAME = socket.gethostname().lower()
+FETCH = "import urllib.request as u; u.urlopen('https://{host}/', timeout=5)"
 SCRIPT = b'#!/bin/sh\necho "verified script says $1"\n'
 ECHO = """
     name: acme/{short}
@@ -75,6 +80,7 @@ class Attempt:
     files: dict[str, tuple[int, bytes]] | None = None
     after_register: Callable[[GateHome, Path], None] | None = None  # changes the presented bytes
     environ: dict[str, str] | None = None
+    compiled: dict[str, Any] | None = None  # a compiled manifest written by hand, registered unchecked
 
 
 # -- the home and its tools ---------------------------------------------------------------
@@ -168,20 +174,25 @@ def attempts(area: Path, port: int) -> dict[str, tuple[Attempt, str]]:
             command: ["/bin/true"]
             env: [LD_PRELOAD]
         """), {}, environ={"LD_PRELOAD": "/tmp/evil.so"}), "deny:check-denied"),
-        "allow-listed-host-is-loopback": (Attempt("loopback", _manifest("loopback", """
+        "allow-listed-name-resolving-to-loopback": (Attempt("loopback", _manifest("loopback", f"""
+            name: acme/{{short}}
+            version: 1.0.0
+            description: allow-lists this host's own name, which resolves to 127.0.0.1
+            command: {py.format(code=FETCH.format(host=LOOPBACK_NAME))}
+            network: {{allow: [{LOOPBACK_NAME}]}}
+        """), {}), "contained:proxy"),
+        "allow-listed-metadata-name": (Attempt("metadata", _manifest("metadata", """
             name: acme/{short}
             version: 1.0.0
-            description: allow-lists an address
+            description: allow-lists the metadata endpoint's name
             command: ["/bin/true"]
-            network: {allow: [127.0.0.1]}
+            network: {allow: [metadata.google.internal]}
         """), {}), "deny:check-denied"),
-        "allow-listed-host-is-metadata": (Attempt("metadata", _manifest("metadata", """
-            name: acme/{short}
-            version: 1.0.0
-            description: allow-lists the metadata address
-            command: ["/bin/true"]
-            network: {allow: [169.254.169.254]}
-        """), {}), "deny:check-denied"),
+        "allow-listed-metadata-address": (Attempt("metaddr", "", {}, compiled={
+            "_type": "sealgate/tool-manifest/v1", "name": "acme/metaddr", "version": "1.0.0",
+            "description": "a hand-written compiled manifest allow-listing the metadata address",
+            "command": ["/bin/true"], "network": {"allow": ["169.254.169.254"]},
+        }), "deny:malformed-input"),
         "fork-bomb": (Attempt("forkbomb", _manifest("forkbomb", """
             name: acme/{short}
             version: 1.0.0
@@ -256,7 +267,10 @@ def matrix(tmp_path_factory: pytest.TempPathFactory, host_area: Path, listener: 
         tool = make_tool(root / "src", attempt.manifest, attempt.files)
         final = tool.with_name(f"{attempt.short}--src")
         tool.rename(final)
-        gh.register_tool(final, signers=attempt.signers, stage=attempt.stage)
+        if attempt.compiled is not None:
+            (final / "sealgate-tool.yaml").unlink()
+            (final / "sealgate-tool.json").write_bytes(canonical_bytes(attempt.compiled))
+        gh.register_tool(final, signers=attempt.signers, stage=attempt.stage, compile=attempt.compiled is None)
         if attempt.after_register is not None:
             attempt.after_register(gh, final)
         sources[key] = final
@@ -367,6 +381,10 @@ def _assert_contained(what: str, result: dict[str, Any], area: Path) -> None:
         # Only the sandbox's own loopback exists: the host's listener is not there.
         assert result["exit_code"] != 0, result
         assert "Connection refused" in result["stderr"] or "Network is unreachable" in result["stderr"], result
+    elif what == "proxy":
+        # The tool's HTTPS request went to the egress proxy, which resolved the allow-listed
+        # name itself and refused its loopback answer: the tool fails, nothing is reached.
+        assert result["exit_code"] != 0 and "403" in result["stderr"], result
     elif what == "write":
         assert result["exit_code"] != 0, result
         assert "Read-only file system" in result["stderr"] or "No such file" in result["stderr"], result

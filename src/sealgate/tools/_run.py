@@ -24,7 +24,7 @@ from typing import Any, Final
 from sealgate._dataclass import dataclass, field
 from sealgate.config import Home, home_from_env
 from sealgate.digest import read_artifact
-from sealgate.errors import MalformedInputError, Reason, SandboxError, Severity, UsageError
+from sealgate.errors import Reason, SandboxError, Severity, UsageError
 from sealgate.gate import Gate, GateRequest
 from sealgate.registry import layout
 from sealgate.tokens import VerifiedArtifact
@@ -140,15 +140,22 @@ def open_tool_gate(home: Home, *, environ: Mapping[str, str] | None = None, data
 
 
 def _claimed_identity(path: Path) -> tuple[str, str]:
-    """The name and version a local tool directory claims (the gate then verifies the claim)."""
+    """The name and version a local tool directory claims; the gate then verifies the claim.
+
+    Read leniently on purpose: a manifest the gate would refuse must still reach the gate,
+    so that the refusal is an audited decision about the identity it claims.
+    """
+    import json
+
     try:
-        manifest = ToolManifest.from_json_bytes((path / COMPILED_NAME).read_bytes())
-    except OSError as exc:
-        raise MalformedInputError(
-            f"{path} is not a compiled tool directory ({COMPILED_NAME}: {exc.strerror}); run `sealgate tool "
-            "compile` on it"
-        ) from exc
-    return manifest.name, manifest.version
+        raw = json.loads((path / COMPILED_NAME).read_bytes()[: 256 * 1024])
+    except (OSError, ValueError):
+        raw = None
+    name = raw.get("name") if isinstance(raw, dict) else None
+    version = raw.get("version") if isinstance(raw, dict) else None
+    if isinstance(name, str) and isinstance(version, str):
+        return name, version
+    return "", ""
 
 
 def _request(
@@ -156,7 +163,16 @@ def _request(
 ) -> GateRequest:
     if isinstance(ref, Path):
         name, version = _claimed_identity(ref)
-        return GateRequest("tool", name, version, ref, interface, taint, inputs)
+        request = GateRequest("tool", name or "unknown/unknown", version or "0", ref, interface, taint, inputs)
+        if not name:
+            gate.refuse(
+                request,
+                Reason.MALFORMED_INPUT,
+                f"{ref} is not a compiled tool directory: {COMPILED_NAME} is missing or names no tool and "
+                "version; run `sealgate tool compile` on it",
+                Severity.MEDIUM,
+            )
+        return request
     if not isinstance(ref, str) or not ref:
         raise UsageError("a tool is named NS/NAME[@VERSION] or given as a pathlib.Path to its directory")
     name, _, version = ref.partition("@")
@@ -232,7 +248,7 @@ def run_tool(
             files = artifact_files(token, TOOL_MOUNT)
             limits = Limits(**{n: getattr(plan.resources, n) for n in ("wall_seconds", "cpu_seconds", "memory_mib",
                                                                         "processes", "output_bytes")})  # fmt: skip
-            network: Any = plan.network if plan.network else "none"
+            network: str | tuple[str, ...] = plan.network if plan.network else "none"
             spec = SandboxSpec(
                 argv=plan.argv,
                 env=dict(plan.env),

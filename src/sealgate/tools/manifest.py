@@ -25,6 +25,7 @@ from sealgate.canonical import canonical_bytes, loads_strict
 from sealgate.digest import Artifact, digest_bytes, read_artifact
 from sealgate.errors import MalformedInputError
 from sealgate.registry.layout import validate_component
+from sealgate.runner._spec import MIN_NETWORK_MEMORY_MIB
 
 __all__ = [
     "COMPILED_NAME",
@@ -338,6 +339,12 @@ def _validate(doc: object) -> ToolManifest:
         raise _bad("image", "must be REF@sha256:<64 hex> (pinned by digest)")
     resources = _validate_resources(doc.get("resources", {}))
     network = _validate_network(doc.get("network", "none"))
+    if not network.none and resources.memory_mib < MIN_NETWORK_MEMORY_MIB:
+        raise _bad(
+            "resources.memory_mib",
+            f"a tool with a network allow-list needs at least {MIN_NETWORK_MEMORY_MIB} MiB (the sandbox's egress relay "
+            "runs under the same limit)",
+        )
     filesystem = _validate_filesystem(doc.get("filesystem", {}))
     return ToolManifest(
         name, version, description, command, shell, inputs, required, env, files, image, resources, network,
@@ -430,6 +437,10 @@ def _validate_network(value: object) -> Network:
     for i, host in enumerate(hosts):
         if _HOST.fullmatch(host) is None:
             raise _bad(f"network.allow[{i}]", f"{host!r} is not a lower-case host name")
+        if host.rsplit(".", 1)[-1].isdigit() or host.rsplit(".", 1)[-1].startswith("0x"):
+            # The egress proxy allows names only: an address (or what the resolver would read as
+            # one, such as 10.1) could never be vetted by its answers.
+            raise _bad(f"network.allow[{i}]", f"{host!r} is an address; allow-list host names only")
     if not hosts:
         raise _bad("network.allow", 'must name at least one host (or use network: "none")')
     return Network(hosts)
