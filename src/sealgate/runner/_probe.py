@@ -308,5 +308,5 @@ def probe_sandbox(production: bool, *, cache_file: Path | None = None) -> ProbeR
                 if cache_file is not None:
                     _write_cache_file(cache_file, result)
     if production and not result.ok:
-        raise SandboxError(result.summary(), reason=Reason.INTERNAL_ERROR)
+        raise SandboxError(result.summary(), reason=Reason.SANDBOX_UNAVAILABLE)
     return result

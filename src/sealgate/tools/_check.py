@@ -112,6 +112,12 @@ class ToolCheck:
     def check(self, context: CheckContext) -> CheckOutcome:
         from sealgate.checks import analyse_command, analyse_path, analyse_url, merge_findings, sanitise_env
 
+        if context.production:
+            # Sandbox capability is a check (ARCHITECTURE.md step 4): in production a failed
+            # start-up probe denies here, before any token exists (cached per bwrap and boot).
+            from sealgate.runner import probe_sandbox
+
+            probe_sandbox(production=True)
         manifest = manifest_from_artifact(context.artifact)
         if manifest.name != context.name or manifest.version != context.version:
             raise MalformedInputError(
