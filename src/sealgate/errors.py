@@ -124,6 +124,22 @@ class Reason(enum.Enum):
     CHECK_DENIED = "check-denied"
     DEFINITION_CHANGED = "definition-changed"
     NOT_INSTALLED = "not-installed"
+    # enclaves (issue 4)
+    QUOTE_INVALID = "quote-invalid"
+    COLLATERAL_INVALID = "collateral-invalid"
+    COLLATERAL_EXPIRED = "collateral-expired"
+    ROOT_CA_MISMATCH = "root-ca-mismatch"
+    MEASUREMENT_MISMATCH = "measurement-mismatch"
+    DEBUG_ENCLAVE = "debug-enclave"
+    SECURITY_VERSION_TOO_LOW = "security-version-too-low"
+    MINIMUM_LOWERED = "minimum-lowered"
+    TCB_STATUS_NOT_ALLOWED = "tcb-status-not-allowed"
+    TCB_STATUS_UNKNOWN = "tcb-status-unknown"
+    ADVISORY_NOT_ALLOWED = "advisory-not-allowed"
+    REPORT_DATA_MISMATCH = "report-data-mismatch"
+    MOCK_EVIDENCE_REFUSED = "mock-evidence-refused"
+    MOCK_ATTESTATION_FOUND = "mock-attestation-found"
+    DRIFT_DETECTED = "drift-detected"
     INTERNAL_ERROR = "internal-error"
 
 
