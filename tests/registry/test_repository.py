@@ -397,11 +397,12 @@ def test_enclave_entry_document(writer: Registry, writer_keys: Keys) -> None:
         )
     )
     detail = writer.repo.show_entry("enclave", "signer", "2.0.0")
-    assert detail.document is not None and detail.document["mrenclave"] == mrenclave
+    assert detail.document is not None and detail.document["sgx"]["mrenclave"] == mrenclave
+    assert detail.document["_type"] == "sealgate/enclave-entry/v2" and detail.document["tee"] == "sgx"
     assert detail.entry.git_commit == "c" * 40 and detail.entry.stage == "PROD"
     writer.publish(writer.repo.propose_add_enclave(name="signer", version="2.0.1", measurement="not-hex", stage="DEV"))
     detail = writer.repo.show_entry("enclave", "signer", "2.0.1")
-    assert detail.document is not None and "mrenclave" not in detail.document
+    assert detail.document is not None and "sgx" not in detail.document and detail.document["tee"] == "legacy"
     assert detail.document["legacy_measurement"] == "not-hex"
 
 

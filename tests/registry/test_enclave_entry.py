@@ -1,0 +1,81 @@
+"""The enclave entry document (v2): identities, allowed platform states, v1 still read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sealgate.canonical import canonical_bytes
+from sealgate.errors import MalformedInputError
+from sealgate.registry.documents import ENCLAVE_ENTRY_TYPE, TCB_STATUSES, EnclaveEntryDocument, TdxIdentity
+
+MR = "33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb"
+SIGNER = "815f42f11cf64430c30bab7816ba596a1da0130c3b028b673133a66cf9a3e0e6"
+TDX = TdxIdentity(
+    mrtd="91" * 48, rtmr0="44" * 48, rtmr1="00" * 48, rtmr2="00" * 48, rtmr3="00" * 48,
+    mr_config_id="00" * 48, td_attributes="0000001000000000", xfam="e702060000000000", min_tee_tcb_svn="03" + "00" * 15,
+)  # fmt: skip
+BASE = {"version": "1.0.0", "stage": "PROD", "status": "active", "git_commit": "a" * 40}
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        EnclaveEntryDocument(mrenclave=MR, **BASE),
+        EnclaveEntryDocument(mrsigner=SIGNER, isv_prod_id=7, min_isv_svn=3, **BASE),
+        EnclaveEntryDocument(
+            mrenclave=MR, mrsigner=SIGNER, isv_prod_id=0, allowed_tcb_statuses=("UpToDate", "SWHardeningNeeded"),
+            allowed_advisories=("INTEL-SA-00615",), **BASE,
+        ),
+        EnclaveEntryDocument(tdx=TDX, **BASE),
+        EnclaveEntryDocument(legacy_measurement="not-hex", **BASE),
+    ],
+    ids=["mrenclave", "mrsigner", "both", "tdx", "legacy"],
+)  # fmt: skip
+def test_round_trip_is_canonical_and_exact(doc: EnclaveEntryDocument) -> None:
+    data = doc.to_bytes()
+    assert canonical_bytes(json.loads(data)) == data
+    assert json.loads(data)["_type"] == ENCLAVE_ENTRY_TYPE
+    assert EnclaveEntryDocument.from_bytes(data) == doc
+
+
+def test_v1_document_still_read_with_safe_defaults() -> None:
+    v1 = canonical_bytes(
+        {"_type": "sealgate/enclave-entry/v1", "mrenclave": MR, "version": "1", "stage": "DEV", "status": "active",
+         "git_commit": None, "build_timestamp": None, "revocation_reason": None}
+    )  # fmt: skip
+    doc = EnclaveEntryDocument.from_bytes(v1)
+    assert (doc.tee, doc.mrenclave, doc.min_isv_svn, doc.allowed_tcb_statuses) == ("sgx", MR, 0, ("UpToDate",))
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({}, "exactly one identity"),
+        ({"mrenclave": MR, "tdx": TDX}, "exactly one identity"),
+        ({"mrsigner": SIGNER}, "needs isv_prod_id"),
+        ({"mrenclave": MR.upper()}, "64 lowercase hex"),
+        ({"mrenclave": MR, "min_isv_svn": 70000}, "min_isv_svn"),
+        ({"mrenclave": MR, "allowed_tcb_statuses": ()}, "allowed_tcb_statuses"),
+        ({"mrenclave": MR, "allowed_tcb_statuses": ("Fine",)}, "allowed_tcb_statuses"),
+        ({"mrenclave": MR, "allowed_advisories": ("SA-1",)}, "allowed_advisories"),
+        ({"legacy_measurement": MR}, "is an mrenclave"),
+    ],
+)
+def test_invalid_documents_refused(fields: dict[str, object], problem: str) -> None:
+    with pytest.raises(MalformedInputError, match=problem):
+        EnclaveEntryDocument(**BASE, **fields)  # type: ignore[arg-type]
+
+
+def test_unknown_fields_and_bad_tdx_refused_when_parsing() -> None:
+    doc = EnclaveEntryDocument(tdx=TDX, **BASE).to_dict()
+    with pytest.raises(MalformedInputError, match="unknown fields"):
+        EnclaveEntryDocument.from_bytes(canonical_bytes({**doc, "debug_ok": True}))
+    doc["tdx"] = {**doc["tdx"], "mrtd": "zz"}
+    with pytest.raises(MalformedInputError, match=r"tdx\.mrtd"):
+        EnclaveEntryDocument.from_bytes(canonical_bytes(doc))
+
+
+def test_known_tcb_statuses_are_intels() -> None:
+    assert "UpToDate" in TCB_STATUSES and "Revoked" in TCB_STATUSES and len(set(TCB_STATUSES)) == 7
