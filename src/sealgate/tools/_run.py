@@ -14,12 +14,11 @@ the directory on every run and denies anything that is not the registered bytes.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sealgate._dataclass import dataclass, field
 from sealgate.config import Home, home_from_env
@@ -30,6 +29,9 @@ from sealgate.registry import layout
 from sealgate.tokens import VerifiedArtifact
 from sealgate.tools._check import ToolCheck, ToolPlan
 from sealgate.tools.manifest import COMPILED_NAME, HARD_CAPS, ToolManifest, manifest_from_artifact
+
+if TYPE_CHECKING:
+    from sealgate.runner import ProbeResult
 
 __all__ = ["ToolRun", "install_tool", "installed_path", "open_tool_gate", "run_tool", "verify_tool"]
 
@@ -101,6 +103,9 @@ def install_tool(home: Home, source: Path) -> tuple[ToolManifest, Path]:
     The directory must hold a compiled manifest consistent with its files (``sealgate tool
     compile``). Installing approves nothing: the gate decides on every run.
     """
+    import shutil
+    import tempfile
+
     artifact = read_artifact(source, max_size=HARD_CAPS["artifact_bytes"])
     manifest = manifest_from_artifact(artifact)
     final = installed_path(home, manifest.name, manifest.version)
@@ -131,6 +136,35 @@ def install_tool(home: Home, source: Path) -> tuple[ToolManifest, Path]:
 
 
 # -- deciding and running ---------------------------------------------------------------
+
+
+def _probe_cache_file() -> Path:
+    """Where a passing start-up probe is kept between processes: the calling user's cache directory.
+
+    Not the sealgate home: in production the gate's user must not be able to write the home.
+    The runner trusts the file only if this user owns it and nobody else can write it.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sealgate" / "bwrap-probe.json"
+
+
+def _sandbox_ready(production: bool, backend: str) -> ProbeResult | None:
+    """In production, the bwrap start-up probe, read from its cache file when it passed on this boot.
+
+    ``run_sandboxed`` probes before every production run, but only from memory, so every
+    fresh ``sealgate run`` process would run the canary again (tens of milliseconds). Probing
+    here with the cache file first leaves the result in memory for that check (same key: the
+    bwrap binary's digest, the boot id, the seccomp program). A failed probe raises
+    :class:`~sealgate.errors.SandboxError`; it is never cached. Development never probes.
+    """
+    if not production or backend != "bwrap":
+        return None
+    from sealgate.runner import probe_sandbox
+
+    cache = _probe_cache_file()
+    with contextlib.suppress(OSError):  # no cache directory only costs a probe per process
+        cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return probe_sandbox(production=True, cache_file=cache)
 
 
 def open_tool_gate(home: Home, *, environ: Mapping[str, str] | None = None, database_url: str | None = None) -> Gate:
@@ -245,6 +279,7 @@ def run_tool(
         if not isinstance(plan, ToolPlan):
             raise SandboxError("the gate's token carries no tool plan; refusing to run", reason=Reason.INTERNAL_ERROR)
         try:
+            _sandbox_ready(plan.production, backend)
             files = artifact_files(token, TOOL_MOUNT)
             limits = Limits(**{n: getattr(plan.resources, n) for n in ("wall_seconds", "cpu_seconds", "memory_mib",
                                                                         "processes", "output_bytes")})  # fmt: skip
