@@ -7,8 +7,9 @@ import json
 import pytest
 
 from sealgate.canonical import canonical_bytes
-from sealgate.errors import MalformedInputError
+from sealgate.errors import MalformedInputError, Reason, RegistryError
 from sealgate.registry.documents import ENCLAVE_ENTRY_TYPE, TCB_STATUSES, EnclaveEntryDocument, TdxIdentity
+from tests.registry.conftest import Keys, Registry
 
 MR = "33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb"
 SIGNER = "815f42f11cf64430c30bab7816ba596a1da0130c3b028b673133a66cf9a3e0e6"
@@ -79,3 +80,21 @@ def test_unknown_fields_and_bad_tdx_refused_when_parsing() -> None:
 
 def test_known_tcb_statuses_are_intels() -> None:
     assert "UpToDate" in TCB_STATUSES and "Revoked" in TCB_STATUSES and len(set(TCB_STATUSES)) == 7
+
+
+def test_a_published_minimum_never_goes_down(writer: Registry, writer_keys: Keys) -> None:
+    writer.publish(writer.repo.propose_add_namespace("enclaves/svc", [writer_keys.acme[0].public], 1))
+
+    def entry(version: str, svn: int) -> EnclaveEntryDocument:
+        return EnclaveEntryDocument(mrsigner=SIGNER, isv_prod_id=1, min_isv_svn=svn, version=version, stage="PROD",
+                                    status="active")  # fmt: skip
+
+    writer.publish(writer.repo.propose_add_enclave(name="svc", version="1", stage="PROD", document=entry("1", 4)))
+    writer.publish(writer.repo.propose_add_enclave(name="svc", version="2", stage="PROD", document=entry("2", 5)))
+    with pytest.raises(RegistryError) as lowered:
+        writer.repo.propose_add_enclave(name="svc", version="3", stage="PROD", document=entry("3", 4))
+    assert lowered.value.reason is Reason.MINIMUM_LOWERED and "never goes down" in lowered.value.message
+    other_product = EnclaveEntryDocument(mrsigner=SIGNER, isv_prod_id=2, min_isv_svn=0, version="4", stage="PROD",
+                                         status="active")  # fmt: skip
+    writer.publish(writer.repo.propose_add_enclave(name="svc", version="4", stage="PROD", document=other_product))
+    assert [doc.min_isv_svn for _, doc in writer.repo.enclave_entries("svc")] == [4, 5, 0]

@@ -17,6 +17,7 @@ from sealgate.digest import SCHEME
 from sealgate.errors import (
     MalformedInputError,
     Reason,
+    RegistryError,
     UsageError,
 )
 from sealgate.registry import _checks, layout
@@ -274,24 +275,39 @@ class ProposalBuilder:
         *,
         name: str,
         version: str,
-        measurement: str,
+        measurement: str | None = None,
         stage: str,
         git_commit: str | None = None,
         build_timestamp: str | None = None,
         statements: Sequence[Envelope | Mapping[str, Any]] = (),
+        document: EnclaveEntryDocument | None = None,
     ) -> str:
-        """Register an enclave build: builds its entry document (see :mod:`.documents`) and adds it."""
-        document = EnclaveEntryDocument.for_measurement(
-            measurement,
-            version=version,
-            stage=stage,
-            status="active",
-            git_commit=git_commit,
-            build_timestamp=build_timestamp,
-            revocation_reason=None,
-        )
+        """Register an enclave build from its entry document (see :mod:`.documents`), or from a bare
+        ``measurement`` (an MRENCLAVE, or a legacy string), with the default allowed states.
+
+        The minimum security version of a name never goes down (issue 4): an SGX entry whose
+        ``min_isv_svn`` is below the highest minimum any published version of the name holds
+        for the same signer and product is refused (``minimum-lowered``); so is a TDX entry
+        whose minimum TEE TCB SVN is below another's in any component.
+        """
+        if document is None:
+            if measurement is None:
+                raise UsageError("add_enclave needs a measurement or an entry document")
+            document = EnclaveEntryDocument.for_measurement(
+                measurement,
+                version=version,
+                stage=stage,
+                status="active",
+                git_commit=git_commit,
+                build_timestamp=build_timestamp,
+                revocation_reason=None,
+            )
+        elif document.version != version or document.stage != stage:
+            raise MalformedInputError(f"enclave {name}: the entry document's version/stage do not match the entry")
+        self._check_minimum(name, document)
         data = document.to_bytes()
-        commit = git_commit.lower() if git_commit is not None and _GIT.match(git_commit.lower()) else None
+        commit_text = document.git_commit
+        commit = commit_text.lower() if commit_text is not None and _GIT.match(commit_text.lower()) else None
         return self.add_entry(
             kind="enclave",
             name=name,
@@ -303,6 +319,28 @@ class ProposalBuilder:
             statements=statements,
             content=data,
         )
+
+    def _check_minimum(self, name: str, new: EnclaveEntryDocument) -> None:
+        for _, old in self._repo.enclave_entries(name):
+            if new.tdx is not None and old.tdx is not None:
+                low = [
+                    i for i, (a, b) in enumerate(zip(bytes.fromhex(new.tdx.min_tee_tcb_svn),
+                                                     bytes.fromhex(old.tdx.min_tee_tcb_svn), strict=True)) if a < b
+                ]  # fmt: skip
+                if low:
+                    raise RegistryError(
+                        f"enclave {name} {new.version}: its minimum TEE TCB SVN is below that of {old.version} in "
+                        f"component(s) {', '.join(map(str, low))}; a name's minimum never goes down",
+                        reason=Reason.MINIMUM_LOWERED,
+                    )
+            same_product = (old.mrsigner, old.isv_prod_id) == (new.mrsigner, new.isv_prod_id)
+            if new.tee == "sgx" and old.tee == "sgx" and same_product and new.min_isv_svn < old.min_isv_svn:
+                raise RegistryError(
+                    f"enclave {name} {new.version}: minimum ISV SVN {new.min_isv_svn} is below the "
+                    f"{old.min_isv_svn} of {old.version}; a name's minimum never goes down (roll forward with a "
+                    "raised security version instead)",
+                    reason=Reason.MINIMUM_LOWERED,
+                )
 
     def _entry(self, kind: str, name: str, version: str) -> tuple[str, str, TargetFile]:
         path = layout.target_path(kind, name, version)

@@ -241,12 +241,13 @@ class Repository:
         *,
         name: str,
         version: str,
-        measurement: str,
+        measurement: str | None = None,
         stage: str,
         git_commit: str | None = None,
         build_timestamp: str | None = None,
         statements: Sequence[Envelope | Mapping[str, Any]] = (),
         now: datetime | None = None,
+        document: EnclaveEntryDocument | None = None,
     ) -> Proposal:
         builder = self.builder(now=now)
         builder.add_enclave(
@@ -257,6 +258,7 @@ class Repository:
             git_commit=git_commit,
             build_timestamp=build_timestamp,
             statements=statements,
+            document=document,
         )
         return builder.build()
 
