@@ -1,0 +1,1 @@
+"""Enclave governance (issue 4): measurements, DCAP quote verification, mock attestation."""
