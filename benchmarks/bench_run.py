@@ -17,7 +17,8 @@ the caller cannot write; bench_runner.py measures the runner with the probe cach
 The installed sources are byte-compiled first, as an installed wheel is: with
 ``PYTHONDONTWRITEBYTECODE`` set and a stale ``__pycache__``, every process would recompile.
 
-Run: `.venv/bin/python benchmarks/bench_run.py [--runs N] [--warmup N]`.
+Run: `.venv/bin/python benchmarks/bench_run.py [--runs N] [--warmup N] [--click]`; `--click` also
+times the same run through the click CLI, as every run went before the click-free fast path.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--click", action="store_true", help="also time the same run through the click CLI")
     args = parser.parse_args()
 
     compileall.compile_dir(str(Path(sealgate.__file__).parent), quiet=1)
@@ -108,6 +110,10 @@ def main() -> None:
             "run": process([*root, "run", "acme/true@1.0.0", "--no-confirm"]),
             "python": process([sys.executable, "-c", "pass"]),
         }
+        if args.click:  # what every run cost before the entry point's click-free fast path
+            click_main = "import sys; from sealgate.cli import main; sys.exit(main(sys.argv[1:]))"
+            launches["click"] = process([sys.executable, "-c", click_main, *root[1:], "run", "acme/true@1.0.0",
+                                         "--no-confirm"])  # fmt: skip
         try:
             times = interleaved(launches, runs=args.runs, warmup=args.warmup)
         finally:
@@ -126,6 +132,8 @@ def main() -> None:
     report("`sealgate run acme/true@1.0.0` process", med["run"], "ms", baseline=baseline,
            target=f"<= {TARGET_MS:.0f} ms and <= {TARGET_RATIO:.2f}x baseline")  # fmt: skip
     print(f"  p90 {p90(times['run']):.1f} ms")
+    if "click" in med:
+        report("the same run through the click CLI (no fast path)", med["click"], "ms", baseline=baseline)
     met = med["run"] <= TARGET_MS and med["run"] <= TARGET_RATIO * baseline
     print(f"target {'met' if met else 'NOT met'} in this run", flush=True)
 
