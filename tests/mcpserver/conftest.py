@@ -17,8 +17,8 @@ from typing import Any
 
 import anyio
 import pytest
-
 from mcp import ClientSession, StdioServerParameters, stdio_client, types
+
 from sealgate.audit import open_audit_log
 from sealgate.tools import install_tool
 from sealgate.tools.manifest import compile_tool_dir

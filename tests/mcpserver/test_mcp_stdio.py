@@ -7,12 +7,12 @@ from typing import Any
 
 import anyio
 import pytest
-
 from mcp import types
+
 from sealgate.audit import open_audit_log
 from sealgate.digest import read_artifact
 from tests.gatehome import GateHome, make_tool
-from tests.mcp.conftest import CAT, Notifications, audit_records, mcp_session, text_of
+from tests.mcpserver.conftest import CAT, Notifications, audit_records, mcp_session, text_of
 
 pytestmark = pytest.mark.anyio
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import stat
@@ -11,15 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import httpx2
 import pytest
+from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp import ClientSession
 from sealgate.errors import UsageError
 from sealgate.mcp import read_token_file
 from tests.gatehome import GateHome
-from tests.mcp.conftest import SEALGATE, server_params, text_of
+from tests.mcpserver.conftest import SEALGATE, server_params, text_of
 
 TOKEN = "4f1b0c7e9a2d5c3b8e6f0a1d2c3b4a5968778695a4b3c2d1e0f9a8b7c6d5e4f3"
 
@@ -119,24 +121,38 @@ def test_http_options_refused_unless_kept_local(gh: GateHome, args: list[str], p
     assert out.returncode == 1 and problem in out.stderr
 
 
-@pytest.mark.anyio
-async def test_unix_socket_is_private_and_serves_the_gate(gh: GateHome, tmp_path: Path) -> None:
+async def over_socket(path: Path, *, listed: bool) -> tuple[set[str], list[types.CallToolResult]]:
+    """One SDK client session over the Unix socket: list (or not), then three calls."""
+    client = httpx2.AsyncClient(transport=httpx2.AsyncHTTPTransport(uds=str(path)), timeout=30)
+    async with (
+        client,
+        streamable_http_client("http://localhost/mcp", http_client=client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        names = {t.name for t in (await session.list_tools()).tools} if listed else set()
+        results = [
+            await session.call_tool("acme.echo", {"text": "over a socket"}),
+            await session.call_tool("acme.shell", {"script": "id"}),
+        ]
+    return names, results
+
+
+def test_unix_socket_is_private_and_serves_the_gate(gh: GateHome, tmp_path: Path) -> None:
+    # Each client session runs on its own event loop: anyio 4.16's Unix socket stream can call
+    # set_result on a cancelled future while the client tears down ("invalid state"), which
+    # asyncio then logs; that is the client's transport, not the server under test.
     path = tmp_path / "mcp.sock"
     with running(sealgate_mcp(gh.root, "--http-socket", str(path)), path.exists):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-        client = httpx2.AsyncClient(transport=httpx2.AsyncHTTPTransport(uds=str(path)), timeout=30)
-        async with (
-            client,
-            streamable_http_client("http://localhost/mcp", http_client=client) as (read, write),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
-            names = {t.name for t in (await session.list_tools()).tools}
-            result = await session.call_tool("acme.echo", {"text": "over a socket"})
-            shell = await session.call_tool("acme.shell", {"script": "id"})
+        names, (echo, shell) = anyio.run(functools.partial(over_socket, path, listed=True))
+        # Another HTTP session has its own listing (the first one's is still remembered under
+        # its session id): it was listed nothing, so it may call nothing.
+        _, (unlisted, _) = anyio.run(functools.partial(over_socket, path, listed=False))
     assert "acme.echo" in names and "acme.rogue" not in names
-    assert result.is_error is False and text_of(result) == "over a socket\n"
+    assert echo.is_error is False and text_of(echo) == "over a socket\n"
     assert shell.is_error is True and text_of(shell).startswith("DENIED check-denied: ")
+    assert unlisted.is_error is True and text_of(unlisted).startswith("DENIED not-registered: ")
     assert not path.exists()  # removed on shutdown
 
 

@@ -16,7 +16,7 @@ from sealgate.mcp._server import McpGateway
 from sealgate.tools import verify_tool
 from sealgate.tools.manifest import ToolManifest, compile_manifest_yaml
 from tests.gatehome import DAY, GateHome, make_tool
-from tests.mcp.conftest import ECHO, TRUE, audit_records
+from tests.mcpserver.conftest import ECHO, TRUE, audit_records
 
 
 def test_importing_the_command_or_the_package_does_not_load_the_sdk() -> None:
