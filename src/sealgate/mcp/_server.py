@@ -259,6 +259,8 @@ class McpGateway:
         self._backend = backend
         self._poll = poll_seconds
         self._limiter = anyio.CapacityLimiter(MAX_PARALLEL)
+        # Listing has its own threads, so that eight long tool runs do not hold up tools/list.
+        self._list_limiter = anyio.CapacityLimiter(2)
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
         self._catalog = Catalog({}, ())
@@ -289,7 +291,7 @@ class McpGateway:
         return catalog
 
     async def _rebuild(self) -> Catalog:
-        return await anyio.to_thread.run_sync(self._rebuild_sync, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(self._rebuild_sync, limiter=self._list_limiter)
 
     def _session(self, ctx: ServerRequestContext[Any, Any]) -> _Session:
         key = _session_key(ctx)
