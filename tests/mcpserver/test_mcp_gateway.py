@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import jsonschema
 import pytest
 
 from sealgate._dataclass import replace
+from sealgate.config import Home
 from sealgate.errors import DeniedError, Reason
 from sealgate.gate import GateRequest
 from sealgate.mcp import build_catalog, input_schema, mcp_tool_name
 from sealgate.mcp._server import McpGateway
-from sealgate.tools import verify_tool
+from sealgate.tools import open_tool_gate, verify_tool
 from sealgate.tools.manifest import ToolManifest, compile_manifest_yaml
 from tests.gatehome import DAY, GateHome, make_tool
 from tests.mcpserver.conftest import ECHO, TRUE, audit_records
@@ -68,6 +70,16 @@ def test_catalog_lists_nothing_when_the_registry_view_expired(gh: GateHome) -> N
     catalog = build_catalog(gh.tool_gate(offset=400 * DAY))
     assert catalog.tools == {} and catalog.error is not None
     assert catalog.error.startswith(("metadata-expired", "registry-stale"))
+
+
+def test_catalog_of_a_home_without_a_registry_says_why_it_is_empty(tmp_path: Path) -> None:
+    gate = open_tool_gate(Home(tmp_path / "home"), environ={})
+    try:
+        catalog = build_catalog(gate)
+    finally:
+        gate.close()
+    assert catalog.tools == {} and catalog.error is not None
+    assert catalog.error.startswith("registry-unavailable: pin.json is missing")
 
 
 def test_two_tools_sharing_an_mcp_name_are_both_left_out(gh: GateHome) -> None:

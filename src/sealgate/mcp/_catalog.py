@@ -193,7 +193,14 @@ def build_catalog(gate: Gate) -> Catalog:
     """
     usable: dict[str, list[ListedTool]] = {}
     not_listed: list[NotListed] = []
-    for name, version, path in _candidates(gate.home):
+    candidates = _candidates(gate.home)
+    if not candidates:
+        # Nothing installed: still say whether the view itself is usable (sealgate_list shows it).
+        try:
+            gate.registry_entry("tool", "sealgate/none", "0")
+        except RegistryError as exc:
+            return Catalog({}, (), f"{exc.reason.value}: {exc.message}")
+    for name, version, path in candidates:
         ref = f"{name}@{version}"
         try:
             target = layout.target_path("tool", name, version)
