@@ -189,8 +189,17 @@ def build_catalog(gate: Gate) -> Catalog:
     """List what may be offered now, from the gate's verified registry view (see the module docstring).
 
     When the view cannot be used (expired, stale, missing), nothing is listed and ``error``
-    says why. Reading each candidate is bounded by the artifact cap.
+    says why. Reading each candidate is bounded by the artifact cap. A refresh landing in
+    the middle of a listing would mix two registry versions in it: then it is built again.
     """
+    for _ in range(3):
+        catalog = _build_once(gate)
+        if len({t.registry_version for t in catalog.tools.values()}) <= 1:
+            break
+    return catalog
+
+
+def _build_once(gate: Gate) -> Catalog:
     usable: dict[str, list[ListedTool]] = {}
     not_listed: list[NotListed] = []
     candidates = _candidates(gate.home)
