@@ -520,3 +520,61 @@ def test_reference_time_is_reported_in_utc(sgx: tuple[bytes, str]) -> None:
         verify_quote(*sgx, at=SGX_WINDOW[0] - 1)
     stamp = datetime.fromtimestamp(SGX_WINDOW[0] - 1, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert stamp in info.value.message
+
+
+# --- reading dcap-qvl's verified report -------------------------------------------------------
+
+
+def _tdx_report_doc(tdx: tuple[bytes, str]) -> dict[str, object]:
+    import dcap_qvl
+
+    report = dcap_qvl.verify(tdx[0], dcap_qvl.QuoteCollateralV3.from_json(tdx[1]), TDX_AT)
+    doc: dict[str, object] = json.loads(report.to_json())
+    return doc
+
+
+def test_td15_report_is_read_from_its_nested_base(tdx: tuple[bytes, str]) -> None:
+    # dcap-qvl serialises a TD 1.5 report as {"base": <TD 1.0 fields>, "tee_tcb_svn2", "mr_service_td"}
+    # (quote.rs: `pub struct TDReport15 { pub base: TDReport10, ... }`, no serde flatten).
+    doc = _tdx_report_doc(tdx)
+    report = doc["report"]
+    assert isinstance(report, dict)
+    doc["report"] = {"TD15": {"base": report["TD10"], "tee_tcb_svn2": "02" * 16, "mr_service_td": "00" * 48}}
+    verified = quote_module._verified_quote(doc, Tee.TDX, TDX_AT)
+    assert verified.tdx is not None
+    assert verified.tdx.mr_td == MRTD and verified.tdx.rtmr0 == RTMR0
+    assert verified.tdx.tee_tcb_svn2 == "02" * 16 and verified.tdx.mr_service_td == "00" * 48
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda doc: doc.pop("report"),
+        lambda doc: doc.pop("qe_status"),
+        lambda doc: doc.update(status="Mock"),
+        lambda doc: doc.update(status=None),
+        lambda doc: doc.update(advisory_ids=[1]),
+        lambda doc: doc.update(report={"SgxEnclave": doc["report"]["TD10"]}),
+        lambda doc: doc.update(report={"TD10": {}, "TD15": {}}),
+        lambda doc: doc["report"]["TD10"].update(mr_td="00"),
+        lambda doc: doc["report"]["TD10"].update(report_data="zz" * 64),
+        lambda doc: doc["report"]["TD10"].pop("rt_mr3"),
+    ],
+)
+def test_unexpected_verified_report_is_quote_invalid(tdx: tuple[bytes, str], edit: object) -> None:
+    doc = _tdx_report_doc(tdx)
+    assert quote_module._verified_quote(doc, Tee.TDX, TDX_AT).tdx is not None
+    assert callable(edit)
+    edit(doc)
+    with pytest.raises(AttestationError) as info:
+        quote_module._verified_quote(doc, Tee.TDX, TDX_AT)
+    assert info.value.reason is Reason.QUOTE_INVALID
+
+
+def test_report_of_the_other_tee_is_quote_invalid(sgx: tuple[bytes, str]) -> None:
+    import dcap_qvl
+
+    report = dcap_qvl.verify(sgx[0], dcap_qvl.QuoteCollateralV3.from_json(sgx[1]), SGX_AT)
+    with pytest.raises(AttestationError) as info:
+        quote_module._verified_quote(json.loads(report.to_json()), Tee.TDX, SGX_AT)
+    assert info.value.reason is Reason.QUOTE_INVALID
