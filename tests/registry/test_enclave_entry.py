@@ -96,5 +96,6 @@ def test_a_published_minimum_never_goes_down(writer: Registry, writer_keys: Keys
     assert lowered.value.reason is Reason.MINIMUM_LOWERED and "never goes down" in lowered.value.message
     other_product = EnclaveEntryDocument(mrsigner=SIGNER, isv_prod_id=2, min_isv_svn=0, version="4", stage="PROD",
                                          status="active")  # fmt: skip
-    writer.publish(writer.repo.propose_add_enclave(name="svc", version="4", stage="PROD", document=other_product))
-    assert [doc.min_isv_svn for _, doc in writer.repo.enclave_entries("svc")] == [4, 5, 0]
+    with pytest.raises(RegistryError, match="never goes down"):  # the minimum is per name
+        writer.repo.propose_add_enclave(name="svc", version="4", stage="PROD", document=other_product)
+    assert [doc.min_isv_svn for _, doc in writer.repo.enclave_entries("svc")] == [4, 5]

@@ -26,6 +26,7 @@ Wire format (all integers big-endian)::
 
 from __future__ import annotations
 
+import json
 import struct
 import warnings
 from collections.abc import Callable, Collection
@@ -271,3 +272,20 @@ def _check_tdx(report: TdxReport) -> None:
         if value is None and name in ("tee_tcb_svn2", "mr_service_td"):
             continue
         _hex_field(value, sizes.get(name, 48), name)
+
+
+def claimed_identity(quote: bytes) -> dict[str, Any]:
+    """The report a mock quote *claims*, read without verifying it: for choosing a registry entry only.
+
+    Returns ``{}`` for anything that is not framed like a mock quote. Never a basis for a
+    decision: :func:`verify_mock_quote` is.
+    """
+    if not isinstance(quote, bytes) or not quote.startswith(MOCK_MAGIC) or len(quote) < _HEADER.size:
+        return {}
+    size = _HEADER.unpack_from(quote)[-1]
+    try:
+        doc = json.loads(quote[_HEADER.size : _HEADER.size + size])
+    except ValueError:
+        return {}
+    body = doc.get(doc.get("tee")) if isinstance(doc, dict) and isinstance(doc.get("tee"), str) else None
+    return body if isinstance(body, dict) else {}

@@ -287,8 +287,9 @@ class ProposalBuilder:
 
         The minimum security version of a name never goes down (issue 4): an SGX entry whose
         ``min_isv_svn`` is below the highest minimum any published version of the name holds
-        for the same signer and product is refused (``minimum-lowered``); so is a TDX entry
-        whose minimum TEE TCB SVN is below another's in any component.
+        (whatever its status) is refused (``minimum-lowered``); so is a TDX entry whose minimum
+        TEE TCB SVN is below another's in any component. Clients enforce the same per name
+        (``registry refresh`` remembers the highest minimum seen).
         """
         if document is None:
             if measurement is None:
@@ -333,8 +334,7 @@ class ProposalBuilder:
                         f"component(s) {', '.join(map(str, low))}; a name's minimum never goes down",
                         reason=Reason.MINIMUM_LOWERED,
                     )
-            same_product = (old.mrsigner, old.isv_prod_id) == (new.mrsigner, new.isv_prod_id)
-            if new.tee == "sgx" and old.tee == "sgx" and same_product and new.min_isv_svn < old.min_isv_svn:
+            if new.tee == "sgx" and old.tee == "sgx" and new.min_isv_svn < old.min_isv_svn:
                 raise RegistryError(
                     f"enclave {name} {new.version}: minimum ISV SVN {new.min_isv_svn} is below the "
                     f"{old.min_isv_svn} of {old.version}; a name's minimum never goes down (roll forward with a "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -55,6 +56,7 @@ from sealgate.registry._tuf import (
 )
 from sealgate.registry._tuf import exceptions as tuf_exceptions
 from sealgate.registry._tufkeys import check_tuf_keys
+from sealgate.registry.layout import MINIMUMS_FILE
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -431,6 +433,44 @@ def _check_all_keys(updater: Updater) -> None:
             check_tuf_keys(signed.delegations.keys, "delegations")
 
 
+def _read_minimums(trust: Path) -> dict[str, int]:
+    try:
+        data = json.loads((trust / MINIMUMS_FILE).read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise RegistryIntegrityError(
+            f"{trust / MINIMUMS_FILE} cannot be read ({exc}); it records the enclave minimums this host has seen",
+            reason=Reason.REGISTRY_TAMPERED,
+        ) from exc
+    if not isinstance(data, dict) or not all(isinstance(k, str) and type(v) is int for k, v in data.items()):
+        raise RegistryIntegrityError(f"{trust / MINIMUMS_FILE} is malformed", reason=Reason.REGISTRY_TAMPERED)
+    return data
+
+
+def _enclave_minimums(targets: Path, remembered: dict[str, int]) -> dict[str, int]:
+    """The new view's highest SGX minimum per enclave name; refuse a view that lowers a remembered one."""
+    from sealgate.registry.documents import EnclaveEntryDocument
+
+    seen: dict[str, int] = {}
+    root = targets / "enclaves"
+    if root.is_dir():
+        for name_dir in sorted(root.iterdir()):
+            for entry in sorted(name_dir.iterdir()):
+                doc = EnclaveEntryDocument.from_bytes(entry.read_bytes())
+                if doc.tee == "sgx":
+                    seen[name_dir.name] = max(seen.get(name_dir.name, 0), doc.min_isv_svn)
+    lowered = sorted(n for n, low in remembered.items() if seen.get(n, low) < low)
+    if lowered:
+        raise RegistryIntegrityError(
+            "the registry lowers the minimum security version of "
+            + ", ".join(f"{n} ({remembered[n]} -> {seen.get(n)})" for n in lowered)
+            + "; this host keeps the previous registry view",
+            reason=Reason.MINIMUM_LOWERED,
+        )
+    return {**remembered, **{n: max(v, remembered.get(n, 0)) for n, v in seen.items()}}
+
+
 def _wanted_targets(updater: Updater) -> list[TargetFile]:
     """Documents the gate reads offline: policy, indexes, advisories (top level) and enclave entries."""
     wanted: list[TargetFile] = []
@@ -538,6 +578,7 @@ def refresh(
             _check_all_keys(updater)
             _checks.check_root(updater._trusted_set.root, "root")
             downloaded, reused = _store_targets(updater, current / "targets", gen / "targets")
+            minimums = _enclave_minimums(gen / "targets", _read_minimums(trust))
             trusted = updater._trusted_set
             root_version = trusted.root.version
             for version in range(newest_version + 1, root_version + 1):
@@ -572,6 +613,7 @@ def refresh(
             raise
         _link(trust, ".current", f".views/{gen.name}")
         fsync_dir(trust)
+        atomic_write(trust / MINIMUMS_FILE, canonical_bytes(minimums))
         atomic_write(
             trust / "refresh.json", canonical_bytes({"last_refresh": format_time(moment), "source": printable})
         )

@@ -43,6 +43,7 @@ __all__ = [
     "CUSTOM_FIELDS",
     "INDEX_TYPE",
     "KIND_PLURAL",
+    "MINIMUMS_FILE",
     "POLICY_TARGET",
     "PROTECTED_PREFIXES",
     "STAGES",
@@ -58,6 +59,9 @@ __all__ = [
 
 KIND_PLURAL: Final = {"tool": "tools", "module": "modules", "enclave": "enclaves"}
 STATUSES: Final = ("active", "deprecated", "revoked")
+#: In ``trust/``: the highest minimum security version this host has seen per enclave name
+#: (``registry refresh`` refuses a view that lowers one; the enclave check reads it).
+MINIMUMS_FILE: Final = "enclave-minimums.json"
 STAGES: Final = ("DEV", "TEST", "STAGE", "PROD")
 POLICY_TARGET: Final = "policy/trust-policy.json"
 INDEX_TYPE: Final = "sealgate/index/v1"
