@@ -578,3 +578,31 @@ def test_report_of_the_other_tee_is_quote_invalid(sgx: tuple[bytes, str]) -> Non
     with pytest.raises(AttestationError) as info:
         quote_module._verified_quote(json.loads(report.to_json()), Tee.TDX, SGX_AT)
     assert info.value.reason is Reason.QUOTE_INVALID
+
+
+def test_cached_collateral_is_usable_from_other_threads(sgx: tuple[bytes, str]) -> None:
+    # The prepared collateral (a dcap-qvl object) is cached and shared; a gate verifies from
+    # many threads.
+    import threading
+
+    quote_module._prepare_collateral.cache_clear()
+    assert verify_quote(*sgx, at=SGX_AT).sgx is not None
+    results: list[str] = []
+
+    def worker() -> None:
+        for _ in range(5):
+            results.append(verify_quote(*sgx, at=SGX_AT).tcb_status)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["ConfigurationAndSWHardeningNeeded"] * 20
+
+
+def test_large_collateral_is_verified_without_being_cached(sgx: tuple[bytes, str]) -> None:
+    padded = sgx[1][:-1] + " " * (quote_module._CACHED_COLLATERAL_BYTES + 1) + "}"
+    quote_module._prepare_collateral.cache_clear()
+    assert verify_quote(sgx[0], padded, at=SGX_AT).sgx is not None
+    assert quote_module._prepare_collateral.cache_info().currsize == 0

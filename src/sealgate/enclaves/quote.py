@@ -327,7 +327,11 @@ def verify_quote(quote: bytes, collateral: bytes | str, *, at: int) -> VerifiedQ
     tee, pck_chain_pem = _frame(dcap_qvl, quote)
     # Steps 2-4. The collateral and the PCK chain are parsed and pinned once per distinct
     # value (a gate sees the same few again and again); the time is compared on every call.
-    prepared = _prepare_collateral(collateral)
+    prepared = (
+        _prepare_collateral(collateral)
+        if len(collateral) <= _CACHED_COLLATERAL_BYTES
+        else _prepare_collateral.__wrapped__(collateral)
+    )
     pck_windows = _prepare_pck_chain(pck_chain_pem)
     _check_windows((*prepared.windows, *pck_windows), at)
 
@@ -354,6 +358,11 @@ _Window = tuple[str, int, int]
 class _Collateral:
     dcap: Any  # dcap_qvl.QuoteCollateralV3, built from the checked fields; immutable
     windows: tuple[_Window, ...]
+
+
+# Real collateral is ~14-16 KB; larger documents are prepared on every call instead of
+# cached, so that the cache holds at most a few MiB whatever callers send.
+_CACHED_COLLATERAL_BYTES: Final = 256 * 1024
 
 
 @functools.lru_cache(maxsize=16)
