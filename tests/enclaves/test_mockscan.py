@@ -40,11 +40,15 @@ CLEAN_FILES = {
         'if os.getenv("ATTESTATION_MODE", "dcap") == "dcap":\n'
         "    pass\n"
     ),
-    "config/app.yaml": "attestation:\n  mode: dcap\n  collateral: /var/lib/app/collateral.json\nlog_level: info\n",
+    "config/app.yaml": (
+        "attestation:\n  mode: dcap\n  collateral: /var/lib/app/collateral.json\n"
+        "  # mock_attestation: true   (development only; a comment is not a setting)\n"
+        "  mock_attestation: false\nlog_level: info\n"
+    ),
     "config/prod.json": '{"enclave": {"debug": false}, "quote_provider": "dcap", "simple": true}\n',
     "config/app.toml": '[attestation]\nprovider = "dcap"\n',
     "config/app.ini": "[sgx]\nmode = hw\n",
-    ".env": "SGX_MODE=HW\nLOG_LEVEL=info\n",
+    ".env": "SGX_MODE=HW\nLOG_LEVEL=info\nSGX_MOCK=0\n",
     "Dockerfile": 'FROM debian:12\nENV SGX_MODE=HW\nCMD ["/app/bin/host"]\n',
     "README.md": "This service proves itself with DCAP quotes; see docs/attestation.md.\n",
 }
@@ -342,3 +346,27 @@ def test_check_mock_process_exit_code_and_no_traceback(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert "sealgate: mock-attestation-found: " in result.stderr
+
+
+def test_yaml_with_custom_tags_is_read_with_exact_lines(tmp_path: Path) -> None:
+    # CloudFormation-style tags are not constructed, only composed: the file parses, lines are exact.
+    build = write_tree(
+        tmp_path / "build",
+        {
+            "deploy/stack.yaml": (
+                "Resources:\n"
+                "  Enclave:\n"
+                "    Properties:\n"
+                "      Image: !Ref ImageDigest\n"
+                "      mock_attestation: ~\n"
+                "      attestation: !Sub '${Mode}-mock'\n"
+            ),
+            "deploy/tabs.json": '{\n\t"enclave": {\n\t\t"mock_attestation": "1"\n\t}\n}\n',
+        },
+    )
+    report = scan_for_mock([build])
+    assert report.problems == ()
+    assert [(Path(h.path).name, h.rule, h.line) for h in report.hits] == [
+        ("stack.yaml", "config-setting", 6),
+        ("tabs.json", "config-setting", 3),
+    ]

@@ -53,6 +53,7 @@ from sealgate.errors import MalformedInputError, Reason, UsageError, Verificatio
 
 __all__ = [
     "FATAL_STAGES",
+    "RULES",
     "MockHit",
     "MockScanReport",
     "ScanProblem",
@@ -68,12 +69,30 @@ __all__ = [
 #: measurement is later registered for PROD), so a mock there is caught before promotion.
 FATAL_STAGES = ("STAGE", "PROD")
 
+#: Every rule a hit can name (docs/ci.md describes each).
+RULES = (
+    "python-import",
+    "python-env-default",
+    "python-env-switch",
+    "python-setting",
+    "python-mock-switch",
+    "python-name",
+    "python-string",
+    "config-setting",
+    "config-line",
+    "text-setting",
+    "text-name",
+    "binary-string",
+    "elf-symbol",
+    "user-pattern",
+)
+
 MOCK_WORDS = frozenset(
     {"mock", "mocked", "mocking", "mocks", "fake", "faked", "sim", "simulation", "simulated", "simulator"}
 )
 CONTEXT_FRAGMENTS = ("attest", "quote", "sgx", "tdx", "enclave", "dcap")
 CONTEXT_WORDS = frozenset({"tee"})
-OFF_VALUES = frozenset({"", "0", "false", "no", "off", "n", "none", "null", "disable", "disabled", "never"})
+OFF_VALUES = frozenset({"", "~", "0", "false", "no", "off", "n", "none", "null", "disable", "disabled", "never"})
 
 MAX_TEXT_SIZE = 16 << 20  # larger files are scanned as binaries (strings), not parsed
 MAX_PATTERNS = 1000
@@ -231,14 +250,22 @@ def mock_setting(key: str, value: object) -> str | None:
     return None
 
 
-def _line_hits(line: str) -> tuple[str, str] | None:
-    """The built-in rules on one line of text: a mock setting first, else a mock name."""
+def _line_hits(line: str, *, config: bool = False) -> tuple[str, str] | None:
+    """The built-in rules on one line of text: a mock setting first, else a mock name.
+
+    In a configuration file a line that is a setting is judged as a setting only: a mock
+    flag that is set off (``SGX_MOCK=0``) is not a hit there.
+    """
     if not _QUICK.search(line):
         return None
+    judged = False
     for match in _KV.finditer(line):
+        judged = True
         why = mock_setting(match["key"], match["value"])
         if why is not None:
             return "text-setting", why
+    if config and judged:
+        return None
     for match in _IDENT.finditer(line):
         if is_mock_name(match.group()):
             return "text-name", f"{match.group()} names a mock"
@@ -489,10 +516,17 @@ def _tidy(hits: list[MockHit]) -> list[MockHit]:
 # Configuration files
 
 
-def _flatten(value: Any, path: tuple[str, ...], out: list[tuple[str, Any]], budget: list[int]) -> None:
+_Pairs = list[tuple[str, Any, int | None]]
+
+
+def _spend(budget: list[int]) -> None:
     budget[0] -= 1
     if budget[0] < 0:
         raise ValueError(f"more than {MAX_CONFIG_NODES} values")
+
+
+def _flatten(value: Any, path: tuple[str, ...], out: _Pairs, budget: list[int]) -> None:
+    _spend(budget)
     if isinstance(value, dict):
         for key, item in value.items():
             _flatten(item, (*path, str(key)), out, budget)
@@ -501,25 +535,50 @@ def _flatten(value: Any, path: tuple[str, ...], out: list[tuple[str, Any]], budg
             _flatten(item, path, out, budget)
     else:
         # The leaf key and its parent give the context: ``attestation: {mode: mock}``.
-        out.append((".".join(path[-2:]), value))
+        out.append((".".join(path[-2:]), value, None))
 
 
-def _parse_config(name: str, text: str) -> list[tuple[str, Any]]:
-    """(key path, value) pairs of a configuration file; raises ValueError when it does not parse."""
+def _flatten_yaml(node: Any, path: tuple[str, ...], out: _Pairs, budget: list[int]) -> None:
+    """Walk composed YAML nodes: no tag is constructed (``!Ref`` parses), every value has its line."""
+    import yaml
+
+    _spend(budget)
+    if isinstance(node, yaml.MappingNode):
+        for key, item in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+            _flatten_yaml(item, (*path, str(name)), out, budget)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _flatten_yaml(item, path, out, budget)
+    elif isinstance(node, yaml.ScalarNode):
+        out.append((".".join(path[-2:]), node.value, node.start_mark.line + 1))
+
+
+def _parse_config(name: str, text: str) -> _Pairs | None:
+    """(key path, value, line or None) of a structured configuration file, None for ``KEY=VALUE`` files.
+
+    Raises ValueError when the file does not parse.
+    """
     suffix = Path(name).suffix.lower()
+    out: _Pairs = []
+    budget = [MAX_CONFIG_NODES]
     data: Any
-    if suffix in (".yaml", ".yml"):
+    if suffix in (".yaml", ".yml", ".json"):
         import yaml
 
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         try:
-            data = list(yaml.load_all(text, Loader=loader))
+            # JSON is YAML too; composing (not loading) keeps the lines and constructs no tags.
+            for document in yaml.compose_all(text, Loader=loader):
+                _flatten_yaml(document, (), out, budget)
+            return out
         except yaml.YAMLError as exc:
-            raise ValueError(str(exc).splitlines()[0] if str(exc) else "YAML error") from exc
-    elif suffix == ".json":
+            if suffix != ".json":
+                raise ValueError(str(exc).splitlines()[0] if str(exc) else "YAML error") from exc
         import json
 
-        data = json.loads(text)
+        out = []
+        data = json.loads(text)  # JSON that PyYAML's YAML 1.1 reader does not take: lines by search
     elif suffix == ".toml":
         import tomllib
 
@@ -534,8 +593,7 @@ def _parse_config(name: str, text: str) -> list[tuple[str, Any]]:
             raise ValueError(str(exc).splitlines()[0]) from exc
         data = {section: dict(parser[section]) for section in parser.sections()}
     else:  # .env, .properties, .conf without sections: KEY=VALUE lines, read by the line rules
-        return []
-    out: list[tuple[str, Any]] = []
+        return None
     _flatten(data, (), out, [MAX_CONFIG_NODES])
     return out
 
@@ -668,7 +726,7 @@ def _scan_text(
     hits: list[MockHit] = []
     problems: list[ScanProblem] = []
     kind = _kind_of(path, text)
-    parsed = False
+    parsed = structured = False
     if kind == "python":
         try:
             tree = ast.parse(text, filename=shown)
@@ -689,16 +747,19 @@ def _scan_text(
         except (ValueError, RecursionError) as exc:
             problems.append(ScanProblem(shown, f"configuration does not parse ({exc}); scanned line by line"))
         else:
-            for key, value in pairs:
+            structured = pairs is not None
+            for key, value, known_line in pairs or ():
                 why = mock_setting(key, value)
                 if why is not None:
-                    line = _line_of(lines, key, value)
+                    line = known_line if known_line is not None else _line_of(lines, key, value)
                     excerpt = lines[line - 1] if line is not None else f"{key}: {value!r}"
                     hits.append(MockHit(shown, "config-setting", why, _excerpt(excerpt), line=line))
-    if not parsed:
-        # Configuration and other text line by line (Python too when it did not parse).
+    if not (parsed or structured):
+        # Other text line by line, and configuration that is KEY=VALUE lines or did not parse
+        # (Python too when it did not parse). A structured file that parsed was judged value by
+        # value above (a commented-out setting is not one).
         for number, source in enumerate(lines, 1):
-            found = _line_hits(source)
+            found = _line_hits(source, config=kind == "config")
             if found is not None:
                 rule = "config-line" if kind == "config" and found[0] == "text-setting" else found[0]
                 hits.append(MockHit(shown, rule, found[1], _excerpt(source), line=number))
@@ -707,12 +768,8 @@ def _scan_text(
             if text_pattern.search(source):
                 why = f"matches {text_pattern.pattern!r}"
                 hits.append(MockHit(shown, "user-pattern", why, _excerpt(source), line=number))
-    hits = _tidy([h for h in hits if h.rule != "config-line" or not _same_line_config(h, hits)])
+    hits = _tidy(hits)
     return hits, problems
-
-
-def _same_line_config(hit: MockHit, hits: list[MockHit]) -> bool:
-    return any(h.rule == "config-setting" and h.line == hit.line for h in hits)
 
 
 # ---------------------------------------------------------------------------------------
@@ -738,15 +795,16 @@ class _Scan:
         return any(fnmatch.fnmatchcase(relative, pattern) for pattern in self.excludes)
 
     def walk(self, root: Path) -> Iterator[Path]:
-        """Regular files under ``root``; links and special files are recorded, never followed."""
+        """Regular files under ``root`` in name order; links and special files are recorded, never followed."""
         stack = [root]
         while stack:
             directory = stack.pop()
             try:
-                entries = sorted(os.scandir(directory), key=lambda e: e.name, reverse=True)
+                entries = sorted(os.scandir(directory), key=lambda e: e.name)
             except OSError as exc:
                 self.problems.append(ScanProblem(str(directory), f"directory cannot be listed: {exc.strerror}"))
                 continue
+            subdirectories = []
             for entry in entries:
                 path = Path(entry.path)
                 relative = path.relative_to(root).as_posix()
@@ -757,13 +815,14 @@ class _Scan:
                     if entry.is_symlink():
                         self.link(path)
                     elif entry.is_dir(follow_symlinks=False):
-                        stack.append(path)
+                        subdirectories.append(path)
                     elif entry.is_file(follow_symlinks=False):
                         yield path
                     else:
                         self.not_followed.append(ScanProblem(str(path), "special file (device, FIFO or socket)"))
                 except OSError as exc:
                     self.problems.append(ScanProblem(str(path), f"cannot be examined: {exc.strerror}"))
+            stack.extend(reversed(subdirectories))
 
     def link(self, path: Path) -> None:
         target = os.path.realpath(path)
