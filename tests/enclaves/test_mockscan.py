@@ -370,3 +370,9 @@ def test_yaml_with_custom_tags_is_read_with_exact_lines(tmp_path: Path) -> None:
         ("stack.yaml", "config-setting", 6),
         ("tabs.json", "config-setting", 3),
     ]
+
+
+def test_overlapping_paths_report_a_hit_once(tmp_path: Path) -> None:
+    build = write_tree(tmp_path / "build", {"app/settings.py": 'ATTESTATION_MODE = "mock"\n'})
+    report = scan_for_mock([build, build / "app", build / "app" / "settings.py"])
+    assert len(report.hits) == 1 and report.files_scanned == 1

@@ -787,6 +787,7 @@ class _Scan:
         self.excluded: list[str] = []
         self.files = 0
         self.left_out = 0
+        self.seen: set[tuple[int, int]] = set()  # (device, inode): overlapping paths and hard links once
 
     def inside_roots(self, target: str) -> bool:
         return any(target == str(root) or target.startswith(str(root).rstrip("/") + "/") for root in self.roots)
@@ -870,6 +871,9 @@ class _Scan:
             if not stat.S_ISREG(st.st_mode):
                 self.not_followed.append(ScanProblem(shown, "not a regular file when opened"))
                 return
+            if (st.st_dev, st.st_ino) in self.seen:
+                return
+            self.seen.add((st.st_dev, st.st_ino))
             self.files += 1
             if st.st_size == 0:
                 return
