@@ -263,7 +263,6 @@ class McpGateway:
         self._list_limiter = anyio.CapacityLimiter(2)
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
-        self._catalog = Catalog({}, ())
         self._fingerprint: tuple[object, ...] | None = None
         self.server = _GateServer(
             "sealgate",
@@ -287,7 +286,7 @@ class McpGateway:
     def _rebuild_sync(self) -> Catalog:
         fingerprint = store_fingerprint(self.gate.home)  # taken first: a change during the build is seen next poll
         catalog = build_catalog(self.gate)
-        self._catalog, self._fingerprint = catalog, fingerprint
+        self._fingerprint = fingerprint
         return catalog
 
     async def _rebuild(self) -> Catalog:
