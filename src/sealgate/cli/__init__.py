@@ -36,7 +36,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "tool": ("sealgate.cli._tool", "tool_group"),
     "run": ("sealgate.cli._run", "run_cmd"),
     "check": ("sealgate.cli._check", "check_cmd"),
+    "drift": ("sealgate.cli._drift", "drift_cmd"),
     "mcp": ("sealgate.cli._mcp", "mcp_cmd"),
+    "ci": ("sealgate.cli._ci", "ci_group"),
+    "enclave": ("sealgate.cli._enclave", "enclave_group"),
 }
 _HELP = {
     "init": "Pin a registry root by its SHA-256 and fetch the registry.",
@@ -50,7 +53,10 @@ _HELP = {
     "tool": "Compile, sign and install agent tools.",
     "run": "Run a tool through the gate, in the sandbox.",
     "check": "Run the command, path, URL and env analysers on a manifest or a command.",
+    "drift": "Report rules removed or weakened since the last PROD commit.",
     "mcp": "Serve the registered tools over MCP (stdio or a local socket).",
+    "ci": "Measure builds, refuse mock attestation, write candidate entries (CI, no keys).",
+    "enclave": "Measure enclave builds (SGX SIGSTRUCT).",
 }
 
 
