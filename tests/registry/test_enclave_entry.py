@@ -99,3 +99,18 @@ def test_a_published_minimum_never_goes_down(writer: Registry, writer_keys: Keys
     with pytest.raises(RegistryError, match="never goes down"):  # the minimum is per name
         writer.repo.propose_add_enclave(name="svc", version="4", stage="PROD", document=other_product)
     assert [doc.min_isv_svn for _, doc in writer.repo.enclave_entries("svc")] == [4, 5]
+
+
+def test_a_lower_minimum_is_refused_on_every_path_into_the_registry(writer: Registry, writer_keys: Keys) -> None:
+    # `registry propose entry.json --kind enclave` adds the document through add_entry.
+    import hashlib
+
+    writer.publish(writer.repo.propose_add_namespace("enclaves/any", [writer_keys.acme[0].public], 1))
+    high = EnclaveEntryDocument(mrenclave=MR, min_isv_svn=2, version="1", stage="DEV", status="active")
+    writer.publish(writer.repo.propose_add_enclave(name="any", version="1", stage="DEV", document=high))
+    low = EnclaveEntryDocument(mrenclave=MR, min_isv_svn=1, version="2", stage="DEV", status="active").to_bytes()
+    builder = writer.repo.builder()
+    with pytest.raises(RegistryError) as lowered:
+        builder.add_entry(kind="enclave", name="any", version="2", digest=hashlib.sha256(low).hexdigest(),
+                          size=len(low), stage="DEV", content=low)  # fmt: skip
+    assert lowered.value.reason is Reason.MINIMUM_LOWERED

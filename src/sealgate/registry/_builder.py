@@ -249,6 +249,7 @@ class ProposalBuilder:
             document = EnclaveEntryDocument.from_bytes(content)
             if document.version != version or document.stage != stage:
                 raise MalformedInputError(f"{path}: the entry document's version/stage do not match the entry")
+            self._check_minimum(name, document)
         bin_name = bins.get_role_for_target(path)
         current = self._current(bin_name)
         if current is not None and path in current.targets:
@@ -305,7 +306,6 @@ class ProposalBuilder:
             )
         elif document.version != version or document.stage != stage:
             raise MalformedInputError(f"enclave {name}: the entry document's version/stage do not match the entry")
-        self._check_minimum(name, document)
         data = document.to_bytes()
         commit_text = document.git_commit
         commit = commit_text.lower() if commit_text is not None and _GIT.match(commit_text.lower()) else None
