@@ -274,3 +274,41 @@ def test_client_remembers_the_highest_minimum_and_refuses_a_view_that_lowers_it(
         assert json.loads(minimums.read_bytes())["floor"] == 3  # the previous view and memory are kept
     finally:
         minimums.write_bytes(saved)
+
+
+# -- the enclave's own start-up check -----------------------------------------------------------
+
+
+def test_self_check_of_a_prod_entry_under_the_mock_provider_aborts(gh: GateHome, dev_key: PrivateKey) -> None:
+    from sealgate.enclaves.selfcheck import SelfCheckFailed, self_check
+
+    provider = MockQuoteProvider(dev_key, mock_sgx_report(mr_enclave="cd" * 32, mr_signer=MRSIGNER))
+    with pytest.raises(SelfCheckFailed) as aborted:
+        self_check("prodsvc", provider, home=gh.home)  # registered PROD above
+    assert aborted.value.reason.value == "mock-evidence-refused"
+    assert last_record(gh)["reason"] == "mock-evidence-refused"
+
+
+def test_self_check_passes_for_a_dev_entry_and_aborts_for_a_debug_build(gh: GateHome, dev_key: PrivateKey) -> None:
+    from sealgate.enclaves.selfcheck import SelfCheckFailed, self_check
+
+    provider = MockQuoteProvider(dev_key, mock_sgx_report(mr_enclave="cd" * 32, mr_signer=MRSIGNER))
+    result = self_check("devsvc", provider, home=gh.home)
+    assert (result.mock, result.debug, result.stages, result.production) == (True, False, ("DEV",), False)
+    debug = MockQuoteProvider(dev_key, mock_sgx_report(mr_enclave="ef" * 32, mr_signer=MRSIGNER, debug=True))
+    with pytest.raises(SelfCheckFailed) as aborted:
+        self_check("devsvc", debug, home=gh.home)  # unregistered measurement counts as PROD
+    assert aborted.value.reason.value == "mock-evidence-refused"
+
+
+def test_self_check_with_the_gramine_interface_reads_the_real_quote(gh: GateHome, dcap: Path, tmp_path: Path) -> None:
+    from sealgate.enclaves.quote import GramineQuoteProvider
+    from sealgate.enclaves.selfcheck import self_check
+
+    fake = tmp_path / "attestation"
+    fake.mkdir()
+    (fake / "attestation_type").write_text("dcap")
+    (fake / "user_report_data").write_bytes(bytes(64))
+    (fake / "quote").write_bytes((dcap / "sgx_quote").read_bytes())
+    result = self_check("signal", GramineQuoteProvider(fake), home=gh.home)
+    assert (result.mock, result.debug, result.versions) == (False, False, ("1.0.0",))

@@ -7,7 +7,9 @@ statement for maintainers to review, sign and propose.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +17,10 @@ from sealgate.cli._common import emit_json, say
 from sealgate.errors import UsageError
 from sealgate.registry.documents import TCB_STATUSES
 from sealgate.registry.layout import STAGES
+
+if TYPE_CHECKING:
+    from sealgate.enclaves.candidate import Candidate
+    from sealgate.enclaves.sigstruct import Sigstruct
 
 _json_opt = click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
 
@@ -120,41 +126,102 @@ def check_mock_cmd(
     require_no_mock(report, stage)
 
 
+def candidate_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that describe an enclave build (shared by `ci candidate` and `enclave add`)."""
+    for option in reversed(_CANDIDATE_OPTIONS):
+        command = option(command)
+    return command
+
+
+_CANDIDATE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+    click.option("--name", required=True, help="Enclave name (the registry entry enclaves/NAME/VERSION)."),
+    click.option("--version", "version", required=True),
+    click.option("--stage", required=True, type=click.Choice(STAGES)),
+    click.option("--sigstruct", type=click.Path(dir_okay=False, path_type=Path), help="The build's SGX SIGSTRUCT."),
+    click.option(
+        "--pin",
+        type=click.Choice(["both", "mrenclave", "mrsigner"]),
+        default="both",
+        show_default=True,
+        help="With --sigstruct: pin the exact build, the signer and product, or both.",
+    ),
+    click.option("--mrenclave", help="MRENCLAVE (64 hex), when there is no SIGSTRUCT."),
+    click.option(
+        "--mrsigner", help="MRSIGNER (64 hex), when there is no SIGSTRUCT; needs --isv-prod-id, --min-isv-svn."
+    ),
+    click.option("--isv-prod-id", type=click.IntRange(0, 0xFFFF), help="ISV product id, with --mrsigner."),
+    click.option(
+        "--min-isv-svn",
+        type=click.IntRange(0, 0xFFFF),
+        help="Minimum ISV SVN (default with --sigstruct: the build's own).",
+    ),
+    click.option(
+        "--allow-tcb-status",
+        "tcb_statuses",
+        multiple=True,
+        type=click.Choice(TCB_STATUSES),
+        help="A platform TCB status the entry accepts; repeatable (default UpToDate only).",
+    ),
+    click.option(
+        "--allow-advisory", "advisories", multiple=True, metavar="ID", help="An INTEL-SA-NNNNN id; repeatable."
+    ),
+    click.option("--git-commit", required=True, help="The full 40-hex commit the build was made from."),
+    click.option(
+        "--repo",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The git repository: the commit must exist there.",
+    ),
+    click.option("--build-timestamp", help="RFC 3339 time of the build (default: now)."),
+]
+
+
+def candidate_from_options(
+    *,
+    name: str,
+    version: str,
+    stage: str,
+    sigstruct: Path | None,
+    pin: str,
+    mrenclave: str | None,
+    mrsigner: str | None,
+    isv_prod_id: int | None,
+    min_isv_svn: int | None,
+    tcb_statuses: tuple[str, ...],
+    advisories: tuple[str, ...],
+    git_commit: str,
+    repo: Path | None,
+    build_timestamp: str | None,
+    builder_id: str | None = None,
+) -> tuple[Candidate, Sigstruct | None]:
+    """The candidate the options describe (the SIGSTRUCT read and verified, the commit checked)."""
+    from sealgate.enclaves.candidate import check_git_commit, make_candidate
+    from sealgate.enclaves.sigstruct import read_sigstruct
+
+    sig = read_sigstruct(sigstruct) if sigstruct is not None else None
+    if repo is not None:
+        check_git_commit(repo, git_commit)
+    candidate = make_candidate(
+        name=name,
+        version=version,
+        stage=stage,
+        git_commit=git_commit,
+        sigstruct=sig,
+        pin=pin,
+        mrenclave=mrenclave,
+        mrsigner=mrsigner,
+        isv_prod_id=isv_prod_id,
+        min_isv_svn=min_isv_svn,
+        allowed_tcb_statuses=tcb_statuses or ("UpToDate",),
+        allowed_advisories=advisories,
+        build_timestamp=build_timestamp,
+        builder_id=builder_id,
+        commit_checked=repo is not None,
+    )
+    return candidate, sig
+
+
 @ci_group.command("candidate")
-@click.option("--name", required=True, help="Enclave name (the registry entry enclaves/NAME/VERSION).")
-@click.option("--version", "version", required=True)
-@click.option("--stage", required=True, type=click.Choice(STAGES))
-@click.option("--sigstruct", type=click.Path(dir_okay=False, path_type=Path), help="The build's SGX SIGSTRUCT.")
-@click.option(
-    "--pin",
-    type=click.Choice(["both", "mrenclave", "mrsigner"]),
-    default="both",
-    show_default=True,
-    help="With --sigstruct: pin the exact build, the signer and product, or both.",
-)
-@click.option("--mrenclave", help="MRENCLAVE (64 hex), when there is no SIGSTRUCT.")
-@click.option("--mrsigner", help="MRSIGNER (64 hex), when there is no SIGSTRUCT; needs --isv-prod-id, --min-isv-svn.")
-@click.option("--isv-prod-id", type=click.IntRange(0, 0xFFFF), help="ISV product id, with --mrsigner.")
-@click.option(
-    "--min-isv-svn",
-    type=click.IntRange(0, 0xFFFF),
-    help="Minimum ISV SVN (default with --sigstruct: the build's own).",
-)
-@click.option(
-    "--allow-tcb-status",
-    "tcb_statuses",
-    multiple=True,
-    type=click.Choice(TCB_STATUSES),
-    help="A platform TCB status the entry accepts; repeatable (default UpToDate only).",
-)
-@click.option("--allow-advisory", "advisories", multiple=True, metavar="ID", help="An INTEL-SA-NNNNN id; repeatable.")
-@click.option("--git-commit", required=True, help="The full 40-hex commit the build was made from.")
-@click.option(
-    "--repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The git repository: the commit must exist there.",
-)
-@click.option("--build-timestamp", help="RFC 3339 time of the build (default: now).")
+@candidate_options
 @click.option("--builder-id", help="Who built it, e.g. the CI run's URL (recorded in the statement).")
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="New directory for the files."
@@ -184,29 +251,14 @@ def candidate_cmd(
     Nothing is signed: maintainers review the files, sign entry.json with `sealgate sign`
     and propose it with `sealgate registry propose entry.json --kind enclave`.
     """
-    from sealgate.enclaves.candidate import check_git_commit, make_candidate, write_candidate
-    from sealgate.enclaves.sigstruct import read_sigstruct
+    from sealgate.enclaves.candidate import write_candidate
 
-    sig = read_sigstruct(sigstruct) if sigstruct is not None else None
-    if repo is not None:
-        check_git_commit(repo, git_commit)
-    candidate = make_candidate(
-        name=name,
-        version=version,
-        stage=stage,
-        git_commit=git_commit,
-        sigstruct=sig,
-        pin=pin,
-        mrenclave=mrenclave,
-        mrsigner=mrsigner,
-        isv_prod_id=isv_prod_id,
-        min_isv_svn=min_isv_svn,
-        allowed_tcb_statuses=tcb_statuses or ("UpToDate",),
-        allowed_advisories=advisories,
-        build_timestamp=build_timestamp,
+    candidate, sig = candidate_from_options(
+        name=name, version=version, stage=stage, sigstruct=sigstruct, pin=pin, mrenclave=mrenclave,
+        mrsigner=mrsigner, isv_prod_id=isv_prod_id, min_isv_svn=min_isv_svn, tcb_statuses=tcb_statuses,
+        advisories=advisories, git_commit=git_commit, repo=repo, build_timestamp=build_timestamp,
         builder_id=builder_id,
-        commit_checked=repo is not None,
-    )
+    )  # fmt: skip
     entry_path, statement_path = write_candidate(candidate, out)
     if as_json:
         emit_json({**candidate.to_dict(), "entry": str(entry_path), "statement": str(statement_path)})
