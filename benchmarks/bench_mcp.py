@@ -8,7 +8,8 @@ in flight, p99 <= 40 ms. One run measures, over one SDK `ClientSession` on stdio
 - `sealgate mcp` on a fresh home with `acme/true` (`command: ["/bin/true"]`) registered and
   installed: every call is listed-check, schema, digest pins, the gate's whole decision
   (audited), bwrap with seccomp, and the outcome record;
-- for reference, `run_tool` of the same tool in this process (no MCP), one at a time.
+- for reference, `run_tool` of the same tool in this process (no MCP), one at a time,
+  before and after the MCP figures (the machine's load drifts during a run).
 
 Each figure is the number of calls divided by the wall time of the timed calls, after a
 warm-up; latency percentiles are per call as the client sees it.
@@ -137,25 +138,31 @@ def main() -> None:
         gh = build_gate_home(Path(tmp) / "home")
         gh.register_tool(make_tool(Path(tmp) / "src", TRUE_TOOL))
 
-        base = anyio.run(
-            lambda: over_stdio(
-                sys.executable, [str(Path(__file__).resolve()), "--serve-baseline"], calls=args.calls,
-                warmup=args.warmup,
-            )
-        )  # fmt: skip
-        ours = anyio.run(
-            lambda: over_stdio(str(SEALGATE), ["--home", str(gh.root), "mcp"], calls=args.calls, warmup=args.warmup)
-        )
-
         gate = open_tool_gate(gh.home, environ={})
-        try:
+
+        def direct() -> float:
+            # The same call without MCP, in this process, one at a time: measured before and
+            # after the MCP figures, because the machine's load drifts during the run.
             for _ in range(args.warmup):
                 run_tool("acme/true@1.0.0", inputs={}, taint="llm_output", interface="mcp", gate=gate)
-            t0 = time.perf_counter()
             runs = max(50, args.calls // 4)
+            t0 = time.perf_counter()
             for _ in range(runs):
                 run_tool("acme/true@1.0.0", inputs={}, taint="llm_output", interface="mcp", gate=gate)
-            direct = runs / (time.perf_counter() - t0)
+            return runs / (time.perf_counter() - t0)
+
+        try:
+            direct_before = direct()
+            base = anyio.run(
+                lambda: over_stdio(
+                    sys.executable, [str(Path(__file__).resolve()), "--serve-baseline"], calls=args.calls,
+                    warmup=args.warmup,
+                )
+            )  # fmt: skip
+            ours = anyio.run(
+                lambda: over_stdio(str(SEALGATE), ["--home", str(gh.root), "mcp"], calls=args.calls, warmup=args.warmup)
+            )
+            direct_after = direct()
         finally:
             gate.close()
 
@@ -167,7 +174,8 @@ def main() -> None:
         print(f"  p50 {b.p50:.2f} ms, p99 {b.p99:.2f} ms")
         report("sealgate mcp, acme/true in bwrap", o.rate, "calls/s", baseline=b.rate, target=target)
         print(f"  p50 {o.p50:.2f} ms, p99 {o.p99:.2f} ms [target p99 <= 40 ms]")
-    report("run_tool in process, no MCP, one at a time", direct, "calls/s", baseline=ours[1].rate)
+    for when, rate in (("before", direct_before), ("after", direct_after)):
+        report(f"run_tool in process, no MCP, one at a time ({when})", rate, "calls/s", baseline=ours[1].rate)
 
 
 if __name__ == "__main__":
