@@ -40,6 +40,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "mcp": ("sealgate.cli._mcp", "mcp_cmd"),
     "ci": ("sealgate.cli._ci", "ci_group"),
     "enclave": ("sealgate.cli._enclave", "enclave_group"),
+    "attest": ("sealgate.cli._attest", "attest_group"),
 }
 _HELP = {
     "init": "Pin a registry root by its SHA-256 and fetch the registry.",
@@ -57,6 +58,7 @@ _HELP = {
     "mcp": "Serve the registered tools over MCP (stdio or a local socket).",
     "ci": "Measure builds, refuse mock attestation, write candidate entries (CI, no keys).",
     "enclave": "Measure enclave builds (SGX SIGSTRUCT).",
+    "attest": "Verify attestation evidence: a quote from files, or a live service.",
 }
 
 
