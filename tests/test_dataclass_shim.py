@@ -91,3 +91,29 @@ def test_gate_hot_path_does_not_import_dataclasses_or_inspect() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("options", [{"frozen": True, "slots": True}, {"slots": True}, {}])
+def test_constructor_calls_match_stdlib(options: dict[str, Any]) -> None:
+    std, light = _pair(**options)
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        ((1,), {}),
+        ((1, 2), {"secret": "t"}),
+        ((), {"y": 2, "x": 1}),
+        ((1,), {"tags": ["a"]}),
+        ((1, 2, ["b"], "u"), {}),
+    ]
+    for args, kwargs in calls:
+        a, b = std(*args, **kwargs), light(*args, **kwargs)
+        assert (a.x, a.y, a.tags, a.secret) == (b.x, b.y, b.tags, b.secret)
+    assert light(1).tags is not light(1).tags  # a fresh default per instance
+    refusals = [
+        ((1,), {"x": 2}, "multiple values"),
+        ((), {"y": 2}, "missing"),
+        ((1,), {"z": 0}, "unexpected keyword"),
+        ((1, 2, [], "s", 5), {}, "were given"),
+    ]
+    for args, kwargs, says in refusals:
+        for cls in (std, light):
+            with pytest.raises(TypeError, match=says):
+                cls(*args, **kwargs)

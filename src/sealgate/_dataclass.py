@@ -26,6 +26,7 @@ __all__ = ["FrozenInstanceError", "dataclass", "field", "replace"]
 if TYPE_CHECKING:
     from dataclasses import FrozenInstanceError, dataclass, field, replace
 else:
+    from types import MemberDescriptorType
 
     class FrozenInstanceError(AttributeError):
         """Assignment to a field of a frozen instance."""
@@ -71,40 +72,72 @@ else:
             fields[name] = f
         return fields
 
-    def _make_init(fields, frozen, has_post_init):
+    def _bad_keywords(class_name, kwargs, position, given):
+        for key in kwargs:
+            index = position.get(key)
+            if index is None:
+                raise TypeError(f"{class_name}() got an unexpected keyword argument {key!r}")
+            if index < given:
+                raise TypeError(f"{class_name}() got multiple values for argument {key!r}")
+
+    def _setter(cls, name):
+        """A fast ``object.__setattr__(obj, name, value)`` for instances of ``cls``.
+
+        For a slot this is the slot descriptor's own ``__set__``, which skips the attribute
+        lookup that ``object.__setattr__`` does on every call.
+        """
+        descriptor = getattr(cls, name, None)
+        if isinstance(descriptor, MemberDescriptorType):
+            return descriptor.__set__
+        return lambda obj, value: object.__setattr__(obj, name, value)
+
+    def _make_init(fields, has_post_init):
+        """``__init__`` and the dict of setters it uses, to be filled once the class exists."""
         all_fields = tuple(fields.values())
         init_names = tuple(f.name for f in all_fields if f.init)
+        position = {name: i for i, name in enumerate(init_names)}
         init_set = frozenset(init_names)
-        setter = object.__setattr__
+        n_init = len(init_names)
+        # Every field is an init field: a call that names each once needs no default.
+        complete_when_all_given = n_init == len(all_fields)
+        setters = {}  # field name -> setter, filled by _process
+        init_setters = []  # the init fields' setters, in order
 
+        # Gate decisions build several of these objects each, so the common calls (every
+        # field given, positionally or by keyword) set the attributes directly; defaults,
+        # init=False fields and errors take the general loop below.
         def __init__(self, *args, **kwargs):
-            if len(args) > len(init_names):
-                raise TypeError(
-                    f"{type(self).__name__}() takes {len(init_names)} positional arguments but {len(args)} were given"
-                )
-            values = dict(zip(init_names, args, strict=False))
-            for key, value in kwargs.items():
-                if key not in init_set:
-                    raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {key!r}")
-                if key in values:
-                    raise TypeError(f"{type(self).__name__}() got multiple values for argument {key!r}")
-                values[key] = value
-            for f in all_fields:
-                if f.init and f.name in values:
-                    value = values[f.name]
-                elif f.default is not _MISSING:
-                    value = f.default
-                elif f.default_factory is not _MISSING:
-                    value = f.default_factory()
-                elif f.init:
-                    raise TypeError(f"{type(self).__name__}() missing required argument: {f.name!r}")
-                else:
-                    continue
-                setter(self, f.name, value)
+            given = len(args)
+            if given > n_init:
+                raise TypeError(f"{type(self).__name__}() takes {n_init} positional arguments but {given} were given")
+            for set_value, value in zip(init_setters, args, strict=False):
+                set_value(self, value)
+            if kwargs:
+                if not kwargs.keys() <= init_set or (given and not kwargs.keys().isdisjoint(init_names[:given])):
+                    _bad_keywords(type(self).__name__, kwargs, position, given)
+                for key, value in kwargs.items():
+                    setters[key](self, value)
+            if not (complete_when_all_given and given + len(kwargs) == n_init):
+                for f in all_fields[given:] if complete_when_all_given else all_fields:
+                    if f.init and (f.name in kwargs or position[f.name] < given):
+                        continue
+                    if f.default is not _MISSING:
+                        value = f.default
+                    elif f.default_factory is not _MISSING:
+                        value = f.default_factory()
+                    elif f.init:
+                        raise TypeError(f"{type(self).__name__}() missing required argument: {f.name!r}")
+                    else:
+                        continue
+                    setters[f.name](self, value)
             if has_post_init:
                 self.__post_init__()
 
-        return __init__
+        def bind(cls):
+            setters.update({name: _setter(cls, name) for name in fields})
+            init_setters.extend(setters[name] for name in init_names)
+
+        return __init__, bind
 
     def _process(cls, frozen, slots, eq):
         fields = _collect(cls)
@@ -123,7 +156,7 @@ else:
             namespace["__slots__"] = tuple(n for n in names if n not in inherited)
         namespace["__dataclass_fields__"] = fields
         namespace["__match_args__"] = tuple(f.name for f in fields.values() if f.init)
-        namespace["__init__"] = _make_init(fields, frozen, "__post_init__" in dir(cls))
+        namespace["__init__"], bind_init = _make_init(fields, "__post_init__" in dir(cls))
 
         if "__repr__" not in own:
 
@@ -165,6 +198,7 @@ else:
 
         new_cls = type(cls)(cls.__name__, cls.__bases__, namespace)
         new_cls.__qualname__ = cls.__qualname__
+        bind_init(new_cls)
         return new_cls
 
     def dataclass(cls=None, /, *, frozen=False, slots=False, eq=True):
@@ -182,4 +216,3 @@ else:
             if f.name not in changes:
                 changes[f.name] = getattr(obj, f.name)
         return obj.__class__(**changes)
-
