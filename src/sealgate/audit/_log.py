@@ -19,7 +19,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from sealgate._dataclass import dataclass, field
 from sealgate.canonical import canonical_bytes
 from sealgate.crypto.keys import PrivateKey
 from sealgate.errors import AuditError, MalformedInputError, Reason, SealgateError, UsageError
@@ -85,16 +84,35 @@ def open_audit_log(
     raise UsageError("the audit database URL must start with postgresql:// (or be unset for SQLite)")
 
 
-@dataclass(slots=True, eq=False)
 class _Request:
-    """One caller's records waiting for a group commit."""
+    """One caller's records waiting for a group commit, and the one-shot signal that wakes it.
 
-    records: Sequence[bytes]
-    durable: bool
-    wake: threading.Event = field(default_factory=threading.Event)
-    receipts: list[AppendReceipt] | None = None
-    error: SealgateError | None = None
-    promoted: bool = False
+    The signal is a lock held from creation and released by the first :meth:`wake`: a
+    ``threading.Event`` builds a ``Condition`` per instance, which cost more than the rest of
+    a request's bookkeeping, and every gate decision makes one request. Only the thread
+    leading at the moment calls :meth:`wake` (a promoted request is woken again, harmlessly,
+    when it completes its own batch); only the request's own caller calls :meth:`wait`.
+    """
+
+    __slots__ = ("_signal", "_woken", "durable", "error", "promoted", "receipts", "records")
+
+    def __init__(self, records: Sequence[bytes], durable: bool) -> None:
+        self.records = records
+        self.durable = durable
+        self.receipts: list[AppendReceipt] | None = None
+        self.error: SealgateError | None = None
+        self.promoted = False
+        self._woken = False
+        self._signal = threading.Lock()
+        self._signal.acquire()
+
+    def wake(self) -> None:
+        if not self._woken:
+            self._woken = True
+            self._signal.release()
+
+    def wait(self) -> None:
+        self._signal.acquire()
 
 
 class _GroupCommitter:
@@ -123,7 +141,7 @@ class _GroupCommitter:
             lead = not self._leading
             self._leading = True
         if not lead:
-            request.wake.wait()
+            request.wait()
             lead = request.promoted and request.receipts is None and request.error is None
         if lead:
             self._lead()
@@ -174,9 +192,9 @@ class _GroupCommitter:
                 else:
                     successor.promoted = True
             for request in batch:
-                request.wake.set()
+                request.wake()
             if successor is not None:
-                successor.wake.set()
+                successor.wake()
 
 
 def _canonical_record(record: Mapping[str, Any]) -> bytes:
