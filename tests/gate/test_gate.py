@@ -306,3 +306,23 @@ def test_long_lived_gate_sees_revocation_after_refresh(gh: GateHome) -> None:
         assert exc.value.reason is Reason.REVOKED
     finally:
         gate.close()
+
+
+def test_long_lived_gate_applies_a_new_policy_that_unbinds_a_signer(gh: GateHome) -> None:
+    # The gate remembers which principal is bound where, per policy: a newly published
+    # policy that moves bob's reviewer binding elsewhere must count his statement for nothing.
+    path = gh.register("acme/hello", "1.0.0", b"x")
+    gate = gh.gate()
+    try:
+        gate.verify(req(path))
+        text = policy_yaml(gh.keys).replace(
+            b'{principal: bob, roles: [reviewer], namespaces: ["tools/*"]}',
+            b'{principal: bob, roles: [reviewer], namespaces: ["tools/other"]}',
+        )
+        gh.set_policy(text)
+        gh.refresh()
+        with pytest.raises(DeniedError) as exc:
+            gate.verify(req(path))
+        assert exc.value.reason is Reason.KEY_NOT_BOUND_TO_ROLE and "bob as reviewer" in exc.value.message
+    finally:
+        gate.close()

@@ -13,6 +13,7 @@ decision, allow or deny, is audited. There is no parameter that skips a step.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -56,6 +57,7 @@ INTERFACES = ("cli", "mcp", "api", "http")
 DECISION_TYPE = "sealgate/decision/v1"
 OUTCOME_TYPE = "sealgate/outcome/v1"
 _STATEMENT_CACHE_SIZE = 4096
+_MEMO_SIZE = 4096
 # Reasons the development override may turn into an allow: the artifact is unsigned or
 # unregistered. Integrity failures (digest, revocation, expiry, tampering, audit) never.
 _OVERRIDABLE = frozenset({Reason.NOT_REGISTERED, Reason.THRESHOLD_NOT_MET, Reason.KEY_NOT_BOUND_TO_ROLE})
@@ -144,8 +146,33 @@ def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((1, int(part)) if part.isdigit() else (0, part) for part in re.split(r"[.+-]", version))
 
 
+# (whole second, its "YYYY-MM-DDTHH:MM:SS" text): decisions come many per second, and
+# formatting the date is most of the cost of a timestamp. Replaced, never mutated.
+_last_second: tuple[float, str] = (float("nan"), "")
+
+
 def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``ts`` as RFC 3339 UTC with microseconds, exactly as ``datetime.fromtimestamp(ts, UTC)`` renders it.
+
+    Microseconds are rounded half to even as datetime does (``_PyTime_ROUND_HALF_EVEN``),
+    carrying into the next second; the date and time of day come from datetime itself.
+    """
+    global _last_second
+    fraction, second = math.modf(ts)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        micro -= 1_000_000
+        second += 1.0
+    elif micro < 0:
+        micro += 1_000_000
+        second -= 1.0
+    cached = _last_second
+    if cached[0] == second:
+        text = cached[1]
+    else:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (second, text)
+    return f"{text}.{micro:06d}Z"
 
 
 class Gate:
@@ -172,9 +199,22 @@ class Gate:
         self._environ = os.environ if environ is None else environ
         self._database_url = database_url if database_url is not None else database_url_from_env()
         self._audit = audit
-        self._local_policy_path = str(home.local_policy)
+        # The trust inputs _trust_key() stamps on every decision, as strings made once.
+        trust = str(home.trust)
+        self._generation_link = trust + "/.current"
+        self._stamped_paths = (
+            trust + "/pin.json",
+            trust + "/refresh.json",
+            trust + "/metadata/timestamp.json",
+            str(home.local_policy),
+        )
         self._anchors_checked: tuple[tuple[object, ...], float] | None = None
         self._statement_cache: dict[tuple[object, ...], ApprovalStatement | str] = {}
+        # Pure functions the gate evaluates on every decision, remembered by their arguments:
+        # the registry paths of a (kind, name, version), and the policy's bindings (kept
+        # with the policy object they came from, and dropped when the policy changes).
+        self._subject_memo: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._bound_memo: tuple[object, dict[tuple[str, str, str], bool]] = (None, {})
         self._trust_cache: tuple[tuple[object, ...], RegistryView, TrustPolicy, dict[str, Any]] | None = None
 
     # -- audit -------------------------------------------------------------------------
@@ -327,8 +367,7 @@ class Gate:
     ) -> VerifiedArtifact:
         # Identity of the request: a malformed name is malformed input, never a lookup.
         try:
-            target = layout.target_path(request.kind, request.name, request.version)
-            namespace = layout.namespace_of(request.kind, request.name)
+            target, namespace = self._subject_paths(request.kind, request.name, request.version)
         except MalformedInputError as exc:
             raise _Deny(Reason.MALFORMED_INPUT, exc.message, Severity.MEDIUM) from exc
         record["subject"]["target"] = target
@@ -442,28 +481,25 @@ class Gate:
     # -- helpers -----------------------------------------------------------------------
 
     def _trust_key(self) -> tuple[object, ...]:
-        """What identifies the trust inputs on disk: a refresh or a policy edit changes it."""
+        """What identifies the trust inputs on disk: a refresh or a policy edit changes it.
 
-        def stamp(path: str) -> tuple[int, int, int] | None:
+        The generation link, and (inode, size, mtime) of the pin, the refresh record, the
+        timestamp metadata and the local policy file. stat() follows the metadata link, so
+        the timestamp's inode names the generation too.
+        """
+        try:
+            generation: str | None = os.readlink(self._generation_link)
+        except OSError:
+            generation = None
+        key: list[object] = [generation]
+        for path in self._stamped_paths:
             try:
                 st = os.stat(path)
             except OSError:
-                return None
-            return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-        trust = str(self.home.trust)
-        try:
-            generation: str | None = os.readlink(trust + "/.current")
-        except OSError:
-            generation = None
-        # stat() follows the metadata link, so the timestamp's inode names the generation too.
-        return (
-            generation,
-            stamp(trust + "/pin.json"),
-            stamp(trust + "/refresh.json"),
-            stamp(trust + "/metadata/timestamp.json"),
-            stamp(self._local_policy_path),
-        )
+                key.append(None)
+            else:
+                key.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(key)
 
     def _load_trust(
         self, now: float, record: dict[str, Any], key: tuple[object, ...]
@@ -541,6 +577,32 @@ class Gate:
                 Severity.CRITICAL,
             )
 
+    def _subject_paths(self, kind: str, name: str, version: str) -> tuple[str, str]:
+        """``(target path, namespace)`` of a subject; raises ``MalformedInputError`` for a bad name."""
+        key = (kind, name, version)
+        paths = self._subject_memo.get(key)
+        if paths is None:
+            paths = (layout.target_path(kind, name, version), layout.namespace_of(kind, name))
+            if len(self._subject_memo) >= _MEMO_SIZE:
+                self._subject_memo.clear()
+            self._subject_memo[key] = paths
+        return paths
+
+    def _is_bound(self, policy: TrustPolicy, principal: str, role: str, namespace: str) -> bool:
+        """``policy.is_bound(principal, role, namespace)``, remembered for this policy object."""
+        memo_policy, memo = self._bound_memo
+        if memo_policy is not policy:
+            memo = {}
+            self._bound_memo = (policy, memo)
+        key = (principal, role, namespace)
+        bound = memo.get(key)
+        if bound is None:
+            bound = policy.is_bound(principal, role, namespace)
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[key] = bound
+        return bound
+
     def _verify_statement(self, raw: object, policy: TrustPolicy) -> ApprovalStatement | str | _Deny:
         """Verify one envelope against the policy's keys; remember the result for these exact bytes.
 
@@ -602,7 +664,7 @@ class Gate:
                 principal = policy.principal_of(keyid)
                 if principal is None:
                     continue
-                if policy.is_bound(principal, statement.role, namespace):
+                if self._is_bound(policy, principal, statement.role, namespace):
                     claims.setdefault(principal, set()).add(statement.role)
                 else:
                     unbound.add(f"{principal} as {statement.role}")
@@ -740,7 +802,8 @@ class Gate:
         """Gate step 7: append what a run did, linked to the decision that allowed it.
 
         ``outcome`` holds sizes and resource use (``RunResult.outcome()``), never output
-        bytes. Returns the outcome record's audit index. Raises :class:`AuditError` when it
+        bytes. Returns the outcome record's audit index. The append is not fsynced on its own
+        (see below; docs/audit.md). Raises :class:`AuditError` when it
         cannot be written: the run already happened, so the caller reports that loudly.
         """
         if not isinstance(token, VerifiedArtifact) or token.capability is not _CAPABILITY:
@@ -758,4 +821,7 @@ class Gate:
             },
             "outcome": dict(outcome),
         }
-        return self._audit_log().append(record, durable=True).index
+        # Committed, but not fsynced on its own: it shares the next durable commit (the decision
+        # it follows already is), like a denial. A power cut can lose the latest outcomes, never
+        # a decision; a crash of this process loses nothing committed.
+        return self._audit_log().append(record, durable=False).index

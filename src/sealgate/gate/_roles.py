@@ -29,12 +29,15 @@ class RoleCount:
 
 def count_roles(required: Mapping[str, int], claims: Mapping[str, Set[str]]) -> RoleCount:
     """Match principals (``claims``: principal -> roles it is bound to and signed as) to slots."""
-    slots = [(role, i) for role in sorted(required) for i in range(required[role])]
+    slot_roles: list[str] = []  # one entry per slot, roles in sorted order
+    for role in sorted(required):
+        slot_roles += [role] * required[role]
     slot_owner: dict[int, str] = {}
 
     def try_assign(principal: str, seen: set[int]) -> bool:
-        for s, (role, _) in enumerate(slots):
-            if role not in claims.get(principal, ()) or s in seen:
+        roles = claims[principal]
+        for s, role in enumerate(slot_roles):
+            if role not in roles or s in seen:
                 continue
             seen.add(s)
             if s not in slot_owner or try_assign(slot_owner[s], seen):
@@ -47,6 +50,6 @@ def count_roles(required: Mapping[str, int], claims: Mapping[str, Set[str]]) -> 
 
     assigned: dict[str, list[str]] = {role: [] for role in required}
     for s, principal in slot_owner.items():
-        assigned[slots[s][0]].append(principal)
+        assigned[slot_roles[s]].append(principal)
     missing = {role: n - len(assigned[role]) for role, n in required.items() if len(assigned[role]) < n}
     return RoleCount({r: tuple(sorted(p)) for r, p in assigned.items()}, missing)
