@@ -511,6 +511,8 @@ def test_asgi_refuses_an_oversized_body_declared_or_streamed(app: AttestationSer
     chunks = [b"{" + b" " * 600] * 4  # chunked, no length: counted as it arrives
     status, _, doc = call_app(app, headers=[(b"content-type", b"application/json")], chunks=chunks)
     assert (status, doc["error"]) == (413, "too-large") and sum(map(len, chunks)) > MAX_REQUEST_BYTES
+    status, _, doc = call_app(app, headers=[(b"content-type", b"application/json"), (b"content-length", b"-1")])
+    assert (status, doc["error"]) == (400, "malformed-request")
 
 
 @pytest.mark.parametrize(

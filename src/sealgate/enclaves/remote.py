@@ -328,7 +328,9 @@ async def _read_challenge(scope: MutableMapping[str, Any], receive: ASGIReceive)
     if media != _JSON.encode():
         raise _HttpError(415, "unsupported-media-type", "the challenge is application/json")
     declared = headers.get(b"content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
+    if declared is not None and not declared.isdigit():
+        raise _HttpError(400, "malformed-request", "the Content-Length is not a number")
+    if declared is not None and int(declared) > MAX_REQUEST_BYTES:
         raise _HttpError(413, "too-large", f"the challenge is at most {MAX_REQUEST_BYTES} bytes")
     body = bytearray()
     while True:
