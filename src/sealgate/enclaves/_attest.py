@@ -10,6 +10,7 @@ matches it again. Evidence that matches no entry is an audited ``measurement-mis
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,24 +52,45 @@ def _identity(quote: bytes) -> dict[str, Any]:
     return {f: bytes(getattr(report, f)).hex() for f in fields if hasattr(report, f)}
 
 
-def _candidates(home: Home, name: str, identity: Mapping[str, Any]) -> list[str]:
-    """Versions of ``name`` whose entry the quote names, newest first (from the view's files)."""
+# (trust generation, name) -> [(version, entry)] newest first: the lookup reads the view's files
+# once per registry generation (a refresh swaps .current, which changes the key).
+_LOOKUP: dict[tuple[str, str], list[tuple[str, EnclaveEntryDocument]]] = {}
+
+
+def _entries(home: Home, name: str) -> list[tuple[str, EnclaveEntryDocument]]:
+    try:
+        generation = os.readlink(home.trust / ".current")
+    except OSError:
+        generation = ""
+    key = (f"{home.trust}:{generation}", name)
+    hit = _LOOKUP.get(key)
+    if hit is not None and generation:
+        return hit
     targets = home.trust / "targets"
+    out: list[tuple[str, EnclaveEntryDocument]] = []
     try:
         index = IndexDocument.from_bytes((targets / layout.index_path("enclave", name)).read_bytes())
     except (OSError, MalformedInputError):
-        return []
-    out: list[str] = []
+        return out
     for line in reversed(index.versions):
         if line.status == "revoked":
             continue
         try:
-            entry = EnclaveEntryDocument.from_bytes((targets / line.target).read_bytes())
+            out.append((line.version, EnclaveEntryDocument.from_bytes((targets / line.target).read_bytes())))
         except (OSError, MalformedInputError):
             continue
-        if matches_identity(entry, identity):
-            out.append(line.version)
+    if len(_LOOKUP) >= 256:
+        _LOOKUP.clear()
+    _LOOKUP[key] = out
     return out
+
+
+def _candidates(home: Home, name: str, identity: Mapping[str, Any]) -> list[str]:
+    """Versions of ``name`` whose entry the quote names, newest first (from the view's files).
+
+    A lookup only: the gate reads the chosen entry again from the verified view and checks it.
+    """
+    return [version for version, entry in _entries(home, name) if matches_identity(entry, identity)]
 
 
 def attest(

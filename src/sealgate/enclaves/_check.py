@@ -13,6 +13,7 @@ with its own reason code, so the audited denial says exactly what failed.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,20 @@ class EnclaveCheck:
 
     def __init__(self, trust: Path | None = None) -> None:
         self._minimums_path = None if trust is None else trust / MINIMUMS_FILE
+        # Parsed once per file version and per entry digest: a long-lived gate decides on
+        # many quotes for the same few entries (keyed by what they depend on, never stale).
+        self._minimums: tuple[tuple[int, int, int], dict[str, int]] | None = None
+        self._entries: dict[str, EnclaveEntryDocument] = {}
 
     def check(self, context: CheckContext) -> CheckOutcome:
-        entry = _entry_document(context)
+        entry = self._entries.get(context.artifact.digest)
+        if entry is None:
+            entry = _entry_document(context)
+            if len(self._entries) >= 1024:
+                self._entries.clear()
+            self._entries[context.artifact.digest] = entry
+        elif entry.version != context.version:
+            raise MalformedInputError(f"the entry document is version {entry.version}, not {context.version}")
         evidence = (context.inputs or {}).get("evidence")
         if not isinstance(evidence, Evidence):
             raise UsageError("an enclave decision needs attestation evidence (an Evidence value under 'evidence')")
@@ -97,12 +109,21 @@ class EnclaveCheck:
         if self._minimums_path is None:
             return 0
         try:
-            data = json.loads(self._minimums_path.read_bytes())
+            st = os.stat(self._minimums_path)
         except FileNotFoundError:
             return 0
-        except (OSError, ValueError) as exc:
-            raise MalformedInputError(f"{self._minimums_path} cannot be read: {exc}") from exc
-        value = data.get(name, 0) if isinstance(data, dict) else None
+        except OSError as exc:
+            raise MalformedInputError(f"{self._minimums_path} cannot be read: {exc.strerror}") from exc
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if self._minimums is None or self._minimums[0] != stamp:
+            try:
+                data = json.loads(self._minimums_path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise MalformedInputError(f"{self._minimums_path} cannot be read: {exc}") from exc
+            if not isinstance(data, dict):
+                raise MalformedInputError(f"{self._minimums_path} is malformed")
+            self._minimums = (stamp, data)
+        value = self._minimums[1].get(name, 0)
         if type(value) is not int:
             raise MalformedInputError(f"{self._minimums_path} is malformed for {name!r}")
         return value
