@@ -326,3 +326,20 @@ def test_long_lived_gate_applies_a_new_policy_that_unbinds_a_signer(gh: GateHome
         assert exc.value.reason is Reason.KEY_NOT_BOUND_TO_ROLE and "bob as reviewer" in exc.value.message
     finally:
         gate.close()
+
+
+def test_repeated_decision_audits_the_same_approvals(gh: GateHome) -> None:
+    # A long-lived gate remembers step 3's verdict per entry; a repeated decision must still
+    # record who approved and which statements counted for nothing.
+    signers = (("alice", "author"), ("bob", "reviewer"), ("mallory", "approver"))
+    path = gh.register("acme/hello", "1.0.0", b"x", signers=signers)
+    gate = gh.gate()
+    try:
+        gate.verify(req(path))
+        gate.verify(req(path))
+    finally:
+        gate.close()
+    first, second = audit_records(gh)[-2:]
+    assert first["ignored_statements"] and first["principals"] == {"author": ["alice"], "reviewer": ["bob"]}
+    for field in ("principals", "ignored_statements", "decision", "reason", "subject"):
+        assert first[field] == second[field]

@@ -40,7 +40,7 @@ from sealgate.errors import (
 )
 from sealgate.gate._anchors import writable_anchors
 from sealgate.gate._checks import TAINT_LABELS, CheckContext, CheckOutcome, SubjectCheck
-from sealgate.gate._roles import count_roles
+from sealgate.gate._roles import RoleCount, count_roles
 from sealgate.registry import layout
 from sealgate.tokens import VerifiedArtifact, _claim_gate_capability
 
@@ -139,6 +139,13 @@ class _Checked:
     namespace: str
 
 
+_ApprovalsMemo = dict[tuple[object, ...], tuple[RoleCount, frozenset[str], tuple[str, ...]]]
+"""Step 3's verdicts under one verified view and policy: (target, digest, namespace, roles) -> verdict."""
+
+_TrustEntry = tuple[tuple[object, ...], "RegistryView", "TrustPolicy", dict[str, Any], _ApprovalsMemo]
+"""The trust cache: (trust key, verified view, policy, their record fields, approvals memo)."""
+
+
 def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     """Order versions segment by segment: numbers numerically, and above text (``1.0`` > ``1.0rc``)."""
     import re
@@ -215,7 +222,7 @@ class Gate:
         # with the policy object they came from, and dropped when the policy changes).
         self._subject_memo: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._bound_memo: tuple[object, dict[tuple[str, str, str], bool]] = (None, {})
-        self._trust_cache: tuple[tuple[object, ...], RegistryView, TrustPolicy, dict[str, Any]] | None = None
+        self._trust_cache: _TrustEntry | None = None
 
     # -- audit -------------------------------------------------------------------------
 
@@ -264,7 +271,7 @@ class Gate:
         now = self._clock()
         target = layout.target_path(kind, name, version)
         try:
-            view, _ = self._load_trust(now, {}, self._trust_key())
+            view, _, _ = self._load_trust(now, {}, self._trust_key())
         except _Deny as deny:
             raise RegistryError(deny.message, reason=deny.reason) from None
         info = view.get_target(target)
@@ -296,7 +303,7 @@ class Gate:
                 index_path = layout.index_path(kind, name)
             except MalformedInputError as exc:
                 raise _Deny(Reason.MALFORMED_INPUT, exc.message, Severity.MEDIUM) from exc
-            view, _ = self._load_trust(now, record, self._trust_key())
+            view, _, _ = self._load_trust(now, record, self._trust_key())
             try:
                 index = IndexDocument.from_bytes(view.read_target_bytes(index_path))
             except (RegistryError, MalformedInputError) as exc:
@@ -374,7 +381,7 @@ class Gate:
 
         # Step 1: registry view and policy, both verified from the pinned root.
         trust_key = self._trust_key()
-        view, policy = self._load_trust(now, record, trust_key)
+        view, policy, approvals = self._load_trust(now, record, trust_key)
         production = policy.environment.value == "production"
         if override_asked and production:
             raise _Deny(
@@ -451,10 +458,16 @@ class Gate:
             raise _Deny(Reason.UNKNOWN_STATUS, f"{target} has unknown status {status!r}; refusing it")
 
         # Step 3: approvals over this digest, roles counted over distinct principals.
-        principals, unbound = self._collect_claims(
-            record, custom.get("statements"), target, artifact.digest, namespace, policy
+        result, unbound = self._count_approvals(
+            approvals,
+            record,
+            custom.get("statements"),
+            target,
+            artifact.digest,
+            namespace,
+            policy,
+            {str(role): n for role, n in requirements.roles.items()},
         )
-        result = count_roles({str(role): n for role, n in requirements.roles.items()}, principals)
         record["principals"] = {str(role): list(names) for role, names in result.assigned.items()}
         if not result.met:
             missing = ", ".join(f"{role} ×{n}" for role, n in sorted(result.missing.items()))
@@ -503,13 +516,14 @@ class Gate:
 
     def _load_trust(
         self, now: float, record: dict[str, Any], key: tuple[object, ...]
-    ) -> tuple[RegistryView, TrustPolicy]:
+    ) -> tuple[RegistryView, TrustPolicy, _ApprovalsMemo]:
         # A gate object that decides many times keeps the verified view and policy while the
         # trust inputs on disk are unchanged; every expiry is still checked at this decision's
-        # reference time (RegistryView.at), and staleness below.
+        # reference time (RegistryView.at), and staleness below. The approvals memo belongs
+        # to that view and policy and is replaced with them.
         cached = self._trust_cache
         if cached is not None and cached[0] == key:
-            _, cached_view, policy, fields = cached
+            _, cached_view, policy, fields, approvals = cached
             try:
                 view = cached_view.at(now)
             except RegistryError as exc:
@@ -518,12 +532,13 @@ class Gate:
         else:
             view, policy = self._load_trust_fresh(now, record)
             fields = {k: record[k] for k in ("registry_version", "policy_digest", "local_policy_digest") if k in record}
-            self._trust_cache = (key, view, policy, fields)
+            approvals = {}
+            self._trust_cache = (key, view, policy, fields, approvals)
         try:
             view.check_staleness(policy.max_staleness, now)
         except RegistryError as exc:
             raise _Deny(exc.reason, exc.message, Severity.HIGH) from exc
-        return view, policy
+        return view, policy, approvals
 
     def _load_trust_fresh(self, now: float, record: dict[str, Any]) -> tuple[RegistryView, TrustPolicy]:
         from sealgate.policy import LocalPolicy, TrustPolicy, tighten
@@ -639,9 +654,40 @@ class Gate:
             self._statement_cache[key] = outcome
         return outcome
 
+    def _count_approvals(
+        self,
+        memo: _ApprovalsMemo,
+        record: dict[str, Any],
+        statements: object,
+        target: str,
+        digest: str,
+        namespace: str,
+        policy: TrustPolicy,
+        required: dict[str, int],
+    ) -> tuple[RoleCount, frozenset[str]]:
+        """Step 3: who fills which required role, and the bound-elsewhere signers; remembered.
+
+        ``memo`` belongs to the verified view and policy this decision uses (the trust
+        cache entry), under which an entry's statements cannot change: the verdict then
+        depends only on the target, the digest, the namespace and the required roles, which
+        key it. A malformed statement is never remembered; it denies every time.
+        """
+        key = (target, digest, namespace, tuple(sorted(required.items())))
+        verdict = memo.get(key)
+        if verdict is None:
+            claims, unbound, ignored = self._collect_claims(statements, target, digest, namespace, policy)
+            verdict = (count_roles(required, claims), frozenset(unbound), tuple(ignored))
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[key] = verdict
+        result, unbound_signers, ignored_statements = verdict
+        if ignored_statements:
+            record["ignored_statements"] = list(ignored_statements)
+        return result, unbound_signers
+
     def _collect_claims(
-        self, record: dict[str, Any], statements: object, target: str, digest: str, namespace: str, policy: TrustPolicy
-    ) -> tuple[dict[str, set[str]], set[str]]:
+        self, statements: object, target: str, digest: str, namespace: str, policy: TrustPolicy
+    ) -> tuple[dict[str, set[str]], set[str], list[str]]:
         if statements is None:
             statements = []
         if not isinstance(statements, list):
@@ -668,9 +714,7 @@ class Gate:
                     claims.setdefault(principal, set()).add(statement.role)
                 else:
                     unbound.add(f"{principal} as {statement.role}")
-        if ignored:
-            record["ignored_statements"] = ignored
-        return claims, unbound
+        return claims, unbound, ignored
 
     def _deny_or_override(self, checked: _Checked, reason: Reason, message: str, *, stage: object) -> VerifiedArtifact:
         """Deny, unless this is what the development override may let through (ARCHITECTURE.md)."""
