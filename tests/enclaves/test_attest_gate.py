@@ -163,7 +163,8 @@ def test_revoked_measurement_denied(gh: GateHome, dcap: Path) -> None:
     register(gh, "revoked", sgx_entry())
     gh.publish(gh.repo.propose_revoke("enclave", "revoked", "1.0.0", reason="key leak"))
     gh.refresh()
-    assert denied(gh, "revoked", sgx_evidence(dcap)) == "measurement-mismatch"  # revoked entries never match
+    assert denied(gh, "revoked", sgx_evidence(dcap)) == "revoked"
+    assert "key leak" in last_record(gh)["message"]
 
 
 def test_hand_edited_entry_document_denied(gh: GateHome, dcap: Path) -> None:
@@ -238,10 +239,21 @@ def test_mock_evidence_for_a_prod_entry_denied(gh: GateHome, dev_key: PrivateKey
 
 
 def test_launcher_gatekeeper_raises_and_never_returns_a_value_to_ignore(gh: GateHome, dcap: Path) -> None:
-    assert require_trusted("signal", sgx_evidence(dcap), home=gh.home) is None
     with pytest.raises(EnclaveNotTrusted) as refused:
         require_trusted("other", sgx_evidence(dcap), home=gh.home)
     assert refused.value.reason.value == "measurement-mismatch" and refused.value.decision is not None
+    # The launcher always decides now: the sample's collateral has expired, whatever `at` says.
+    with pytest.raises(EnclaveNotTrusted) as expired:
+        require_trusted("signal", sgx_evidence(dcap), home=gh.home)
+    assert expired.value.reason.value == "collateral-expired"
+
+
+def test_launcher_gatekeeper_returns_nothing_when_allowed(gh: GateHome, dev_key: PrivateKey) -> None:
+    register(gh, "launch", sgx_entry(mrenclave="cd" * 32, stage="DEV"))
+    with pytest.warns(UserWarning, match="MOCK"):
+        assert require_trusted("launch", mock_evidence(dev_key), home=gh.home) is None
+    record = last_record(gh)
+    assert (record["decision"], record["checks"]["historical"]) == ("allow", False)
 
 
 def test_one_gate_serves_many_quotes(gh: GateHome, dcap: Path) -> None:
@@ -312,3 +324,18 @@ def test_self_check_with_the_gramine_interface_reads_the_real_quote(gh: GateHome
     (fake / "quote").write_bytes((dcap / "sgx_quote").read_bytes())
     result = self_check("signal", GramineQuoteProvider(fake), home=gh.home)
     assert (result.mock, result.debug, result.versions) == (False, False, ("1.0.0",))
+
+
+def test_self_check_honours_a_local_policy_that_tightens_to_production(gh: GateHome, dev_key: PrivateKey) -> None:
+    from sealgate.enclaves.selfcheck import SelfCheckFailed, self_check
+    from sealgate.policy import compile_local_policy_yaml
+
+    provider = MockQuoteProvider(dev_key, mock_sgx_report(mr_enclave="cd" * 32, mr_signer=MRSIGNER))
+    local = gh.home.local_policy
+    local.write_bytes(compile_local_policy_yaml(b"_type: sealgate/local-policy/v1\nenvironment: production\n"))
+    try:
+        with pytest.raises(SelfCheckFailed) as aborted:
+            self_check("devsvc", provider, home=gh.home)  # a DEV entry, but this host is production
+        assert "production" in aborted.value.message
+    finally:
+        local.unlink()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.gatehome import GateHome, build_gate_home
+from tests.gatehome import GateHome, build_gate_home, make_tool
 
 BANNED = ("yaml", "tuf", "securesystemslib", "jsonschema", "pydantic", "psycopg", "mcp", "fastapi", "sqlalchemy",
-          "click", "rich", "rfc8785", "dataclasses", "inspect", "urllib3")  # fmt: skip
+          "click", "rich", "rfc8785", "dataclasses", "inspect", "urllib3", "bashlex")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +31,19 @@ def _verify_importtime(home: GateHome, artifact: Path, version: str) -> tuple[in
     return proc.returncode, modules, proc.stdout
 
 
-def test_verify_process_imports_no_heavy_module_when_allowed(home: GateHome) -> None:
-    artifact = home.register("acme/hello", "1.0.0", b"echo hi\n")
+HELLO = """
+    name: acme/hello
+    version: 1.0.0
+    description: says hi
+    command: ["/bin/sh", "{tool}/hi.sh"]
+    files: [hi.sh]
+"""
+
+
+def test_verify_process_imports_no_heavy_module_when_allowed(home: GateHome, tmp_path: Path) -> None:
+    # A tool is verified with its manifest and the analysers (an argv command: no bashlex either).
+    artifact = make_tool(tmp_path, HELLO, {"hi.sh": (0o755, b"echo hi\n")})
+    home.register_tool(artifact)
     rc, modules, stdout = _verify_importtime(home, artifact, "1.0.0")
     assert rc == 0, stdout
     assert '"allowed": true' in stdout

@@ -114,3 +114,14 @@ def test_a_lower_minimum_is_refused_on_every_path_into_the_registry(writer: Regi
         builder.add_entry(kind="enclave", name="any", version="2", digest=hashlib.sha256(low).hexdigest(),
                           size=len(low), stage="DEV", content=low)  # fmt: skip
     assert lowered.value.reason is Reason.MINIMUM_LOWERED
+
+
+def test_rolling_back_to_a_build_below_the_current_minimum_is_refused(writer: Registry, writer_keys: Keys) -> None:
+    writer.publish(writer.repo.propose_add_namespace("enclaves/rb", [writer_keys.acme[0].public], 1))
+    for version, svn in (("1", 1), ("2", 2)):
+        doc = EnclaveEntryDocument(mrsigner=SIGNER, isv_prod_id=0, min_isv_svn=svn, version=version, stage="DEV",
+                                   status="active")  # fmt: skip
+        writer.publish(writer.repo.propose_add_enclave(name="rb", version=version, stage="DEV", document=doc))
+    with pytest.raises(RegistryError) as refused:
+        writer.repo.propose_rollback("enclave", "rb", "2", "bad build")
+    assert refused.value.reason is Reason.MINIMUM_LOWERED and "Roll forward" in refused.value.message

@@ -120,6 +120,14 @@ def add_cmd(ctx: click.Context, /, **options: Any) -> None:
     home = get_home(ctx)
     entry_path = entry_out or home.proposals / f"enclave-{name}-{version}.entry.json"
     entry_path.parent.mkdir(parents=True, exist_ok=True)
+    if entry_path.exists() and options["build_timestamp"] is None:
+        # A second run (after the signers signed the first one's document) keeps the first
+        # run's build time when nothing else differs, so the statements still cover it.
+        from dataclasses import replace
+
+        previous = EnclaveEntryDocument.from_bytes(entry_path.read_bytes())
+        if replace(entry, build_timestamp=previous.build_timestamp) == previous:
+            entry = previous
     data = entry.to_bytes()
     if entry_path.exists() and entry_path.read_bytes() != data:
         raise UsageError(f"{entry_path} exists with another entry document; choose another --entry-out")

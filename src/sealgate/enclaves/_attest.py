@@ -11,10 +11,12 @@ matches it again. Evidence that matches no entry is an audited ``measurement-mis
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sealgate._dataclass import replace
 from sealgate.config import Home, home_from_env
 from sealgate.enclaves._check import EnclaveCheck, Evidence, matches_identity
 from sealgate.enclaves.quote import MOCK_QUOTE_MAGIC
@@ -72,9 +74,11 @@ def _entries(home: Home, name: str) -> list[tuple[str, EnclaveEntryDocument]]:
         index = IndexDocument.from_bytes((targets / layout.index_path("enclave", name)).read_bytes())
     except (OSError, MalformedInputError):
         return out
-    for line in reversed(index.versions):
-        if line.status == "revoked":
-            continue
+    # Newest first, revoked versions last: a quote of a revoked build then reaches the gate as
+    # that version and is denied `revoked` with its reason, unless a live entry also admits it.
+    lines = [*(v for v in reversed(index.versions) if v.status != "revoked"),
+             *(v for v in reversed(index.versions) if v.status == "revoked")]  # fmt: skip
+    for line in lines:
         try:
             out.append((line.version, EnclaveEntryDocument.from_bytes((targets / line.target).read_bytes())))
         except (OSError, MalformedInputError):
@@ -117,7 +121,7 @@ def attest(
             the_gate.refuse(
                 request,
                 Reason.MEASUREMENT_MISMATCH,
-                f"no active or deprecated entry of enclave {name} has the measurement this quote claims; "
+                f"no entry of enclave {name} has the measurement this quote claims; "
                 "register the build, or check that the service runs the build you expect",
                 Severity.HIGH,
             )
@@ -140,13 +144,15 @@ def attest(
 
 
 def require_trusted(name: str, evidence: Evidence, *, home: Home | None = None, gate: Gate | None = None) -> None:
-    """The launcher gatekeeper: return only when the gate allows ``evidence`` for ``name``.
+    """The launcher gatekeeper: return only when the gate allows ``evidence`` for ``name`` now.
 
     Anything else raises :class:`EnclaveNotTrusted` (a :class:`~sealgate.errors.DeniedError`,
     audited), which a launcher cannot mistake for success; there is no return value to
     forget to check.
     """
+    # The launcher decides now: a caller's reference time or "historical" flag never applies.
+    current = replace(evidence, at=int(time.time()), historical=False)
     try:
-        attest(name, evidence, home=home, gate=gate)
+        attest(name, current, home=home, gate=gate)
     except DeniedError as denied:
         raise EnclaveNotTrusted(denied.message, reason=denied.reason, decision=denied.decision) from None

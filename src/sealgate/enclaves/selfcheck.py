@@ -52,11 +52,15 @@ def _debug(identity: dict[str, Any]) -> bool:
 
 
 def _production(home: Home) -> bool:
-    from sealgate.policy import TrustPolicy
+    """Whether the effective policy (the signed one, tightened by a local policy) says production."""
+    from sealgate.policy import LocalPolicy, TrustPolicy, tighten
     from sealgate.registry.view import RegistryView
 
     view = RegistryView.load(home.trust, time.time())
-    return TrustPolicy.from_json_bytes(view.read_target_bytes(layout.POLICY_TARGET)).environment.value == "production"
+    policy = TrustPolicy.from_json_bytes(view.read_target_bytes(layout.POLICY_TARGET))
+    if home.local_policy.exists():
+        policy = tighten(policy, LocalPolicy.from_json_bytes(home.local_policy.read_bytes()))
+    return policy.environment.value == "production"
 
 
 def self_check(name: str, provider: QuoteProvider, *, home: Home | None = None) -> SelfCheckResult:

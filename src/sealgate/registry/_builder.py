@@ -321,6 +321,21 @@ class ProposalBuilder:
             content=data,
         )
 
+    def _check_reactivation(self, name: str, version: str) -> None:
+        """An enclave version rolled back to must meet the name's current minimum (docs/rollback.md)."""
+        entries = self._repo.enclave_entries(name)
+        target = next((doc for info, doc in entries if doc.version == version), None)
+        if target is None or target.tee != "sgx":
+            return
+        highest = max((doc.min_isv_svn for _, doc in entries if doc.tee == "sgx"), default=0)
+        if target.min_isv_svn < highest:
+            raise RegistryError(
+                f"enclave {name} {version} has minimum ISV SVN {target.min_isv_svn}, below the name's current "
+                f"minimum {highest}: clients would deny it anyway. Roll forward instead: rebuild with a raised "
+                "ISV SVN and register that (docs/rollback.md)",
+                reason=Reason.MINIMUM_LOWERED,
+            )
+
     def _check_minimum(self, name: str, new: EnclaveEntryDocument) -> None:
         for _, old in self._repo.enclave_entries(name):
             if new.tdx is not None and old.tdx is not None:
@@ -368,6 +383,8 @@ class ProposalBuilder:
             raise UsageError("only a revocation carries a reason")
         if status == "deprecated" and old != "active":
             raise UsageError(f"{path} is {old}; only an active version can be deprecated")
+        if status == "active" and kind == "enclave":
+            self._check_reactivation(name, version)
         custom["status"] = status
         custom["revocation_reason"] = reason if status == "revoked" else None
         self._edit_any(bin_name).targets[path] = TargetFile(
@@ -399,6 +416,8 @@ class ProposalBuilder:
         good_path, _bin, good = self._entry(kind, name, to_version)
         if good.unrecognized_fields["custom"]["status"] != "active":
             self.set_status(kind, name, to_version, "active")
+        elif kind == "enclave":
+            self._check_reactivation(name, to_version)
         return bad, good_path
 
     def set_policy(self, policy: bytes) -> None:
