@@ -46,7 +46,7 @@ def test_manifest_checked_as_written_without_writing_anything(
 ) -> None:
     tool = write_hello(tmp_path / "tool")
     yaml = (tool / "sealgate-tool.yaml").read_text()
-    yaml += "env: [LD_PRELOAD]\nfilesystem: {read: [/root/.ssh]}\nnetwork: {allow: [169.254.169.254]}\n"
+    yaml += "env: [LD_PRELOAD]\nfilesystem: {read: [/root/.ssh]}\nnetwork: {allow: [metadata.google.internal]}\n"
     (tool / "sealgate-tool.yaml").write_text(yaml)
     before = sorted(p.name for p in tool.iterdir())
     code, report, _ = check(capsys, "--manifest", str(tool))

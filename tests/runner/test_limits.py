@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import secrets
 import shutil
 import subprocess
@@ -112,7 +113,11 @@ def test_memory_hog_stopped_by_rlimit_as(sandbox: Sandbox) -> None:
     result = sandbox.run(py(code), limits=Limits(memory_mib=128))
     assert result.exit_code == 1 and b"MemoryError" in result.stderr
     assert result.stdout == b""
-    assert result.max_rss_kib < 128 * 1024
+    # ru_maxrss of the children also counts the launcher's fork before it execs bwrap, a copy
+    # of this (large, late in a full run) test process: only a peak above both means the
+    # limit failed.
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert result.max_rss_kib < 128 * 1024 or result.max_rss_kib <= own
 
 
 def test_endless_stdout_truncated_at_cap_and_killed(sandbox: Sandbox) -> None:
