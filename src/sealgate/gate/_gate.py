@@ -140,7 +140,7 @@ class _Checked:
 
 
 _ApprovalsMemo = dict[tuple[object, ...], tuple[RoleCount, frozenset[str], tuple[str, ...]]]
-"""Step 3's verdicts under one verified view and policy: (target, digest, namespace, roles) -> verdict."""
+"""Step 3's verdicts under one verified view and policy: (target, digest, namespace, level) -> verdict."""
 
 _TrustEntry = tuple[tuple[object, ...], "RegistryView", "TrustPolicy", dict[str, Any], _ApprovalsMemo]
 """The trust cache: (trust key, verified view, policy, their record fields, approvals memo)."""
@@ -466,7 +466,7 @@ class Gate:
             artifact.digest,
             namespace,
             policy,
-            {str(role): n for role, n in requirements.roles.items()},
+            level,
         )
         record["principals"] = {str(role): list(names) for role, names in result.assigned.items()}
         if not result.met:
@@ -663,19 +663,21 @@ class Gate:
         digest: str,
         namespace: str,
         policy: TrustPolicy,
-        required: dict[str, int],
+        level: Level,
     ) -> tuple[RoleCount, frozenset[str]]:
-        """Step 3: who fills which required role, and the bound-elsewhere signers; remembered.
+        """Step 3: who fills the roles ``level`` requires, and the bound-elsewhere signers; remembered.
 
         ``memo`` belongs to the verified view and policy this decision uses (the trust
-        cache entry), under which an entry's statements cannot change: the verdict then
-        depends only on the target, the digest, the namespace and the required roles, which
-        key it. A malformed statement is never remembered; it denies every time.
+        cache entry), under which an entry's statements and a level's requirements cannot
+        change: the verdict then depends only on the target, the digest, the namespace and
+        the level, which key it. A malformed statement is never remembered; it denies
+        every time.
         """
-        key = (target, digest, namespace, tuple(sorted(required.items())))
+        key = (target, digest, namespace, level)
         verdict = memo.get(key)
         if verdict is None:
             claims, unbound, ignored = self._collect_claims(statements, target, digest, namespace, policy)
+            required = {str(role): n for role, n in policy.requirements(level).roles.items()}
             verdict = (count_roles(required, claims), frozenset(unbound), tuple(ignored))
             if len(memo) >= _MEMO_SIZE:
                 memo.clear()
