@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sealgate._verify_cli import error_exit
+from sealgate._verify_cli import guarded
 from sealgate.config import home_from_env
-from sealgate.errors import DeniedError, ExitCode, MalformedInputError, SealgateError, UsageError
+from sealgate.errors import DeniedError, ExitCode, MalformedInputError, UsageError
 
 __all__ = ["MAX_INPUTS_JSON", "run_run"]
 
@@ -158,18 +158,10 @@ def run_run(
     Errors are reported the way every sealgate front-end reports them (reason code and
     sentence on stderr, no traceback unless ``verbose``).
     """
-    try:
-        return _run(
+    return guarded(
+        verbose,
+        lambda: _run(
             home=home, ref=ref, pairs=pairs, inputs_json=inputs_json, backend=backend, confirm=confirm,
             as_json=as_json,
-        )  # fmt: skip
-    except SealgateError as exc:
-        return error_exit(exc)
-    except KeyboardInterrupt:
-        _say("sealgate: interrupted")
-        return 130
-    except Exception as exc:  # the one place a bug becomes a clean exit; never a traceback by default
-        if verbose:
-            raise
-        _say(f"sealgate: internal-error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
-        return int(ExitCode.ERROR)
+        ),
+    )  # fmt: skip

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from sealgate.config import home_from_env
 from sealgate.errors import DeniedError, ExitCode, SealgateError
 
-__all__ = ["error_exit", "run_verify"]
+__all__ = ["error_exit", "guarded", "run_verify"]
 
 
 def _say(message: str) -> None:
@@ -26,6 +27,22 @@ def error_exit(exc: SealgateError) -> int:
     """The one way a front-end reports a sealgate error: reason code and sentence on stderr."""
     _say(f"sealgate: {exc.reason.value}: {exc.message}")
     return int(exc.exit_code)
+
+
+def guarded(verbose: bool, work: Callable[[], int]) -> int:
+    """Run a command's ``work``; every error leaves the one way (reason and sentence, no traceback)."""
+    try:
+        return work()
+    except SealgateError as exc:
+        return error_exit(exc)
+    except KeyboardInterrupt:
+        _say("sealgate: interrupted")
+        return 130
+    except Exception as exc:  # the one place a bug becomes a clean exit; never a traceback by default
+        if verbose:
+            raise
+        _say(f"sealgate: internal-error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
+        return int(ExitCode.ERROR)
 
 
 def run_verify(

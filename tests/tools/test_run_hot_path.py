@@ -106,8 +106,6 @@ def test_denied_run_process_imports_no_heavy_module(home: GateHome) -> None:
     _assert_light(modules)
 
 
-@pytest.mark.xfail(reason="Gate.resolve_version reads the name index with sealgate.registry.documents, which uses the "
-                   "standard dataclasses module (inspect, ast, dis, tokenize: about 10 ms here)")  # fmt: skip
 def test_run_by_name_without_a_version_imports_no_heavy_module(home: GateHome) -> None:
     rc, modules, stdout = _run_importtime(["--home", str(home.root), "run", "acme/true", "--no-confirm", "--json"])
     assert rc == 0, stdout

@@ -25,8 +25,8 @@ from typing import Any
 
 import click
 
-from sealgate._verify_cli import error_exit
-from sealgate.errors import DeniedError, ExitCode, MalformedInputError, SealgateError
+from sealgate._verify_cli import guarded
+from sealgate.errors import DeniedError, ExitCode, MalformedInputError
 
 __all__ = ["attest_group", "run_attest_remote", "run_attest_verify"]
 
@@ -66,22 +66,6 @@ def _mock_keys(paths: Sequence[Path]) -> tuple[Any, ...]:
     from sealgate.crypto.keys import read_public_key_file
 
     return tuple(read_public_key_file(path) for path in paths)
-
-
-def _guarded(verbose: bool, work: Callable[[], int]) -> int:
-    """One error exit, as every front-end has: reason and sentence on stderr, no traceback."""
-    try:
-        return work()
-    except SealgateError as exc:
-        return error_exit(exc)
-    except KeyboardInterrupt:
-        _say("sealgate: interrupted")
-        return 130
-    except Exception as exc:  # the one place a bug becomes a clean exit; never a traceback by default
-        if verbose:
-            raise
-        _say(f"sealgate: internal-error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
-        return int(ExitCode.ERROR)
 
 
 def _mock_warnings(caught: list[warnings.WarningMessage]) -> None:
@@ -157,7 +141,7 @@ def run_attest_verify(
         _say(_allowed_line(token))
         return int(ExitCode.OK)
 
-    return _guarded(verbose, work)
+    return guarded(verbose, work)
 
 
 def run_attest_remote(
@@ -203,7 +187,7 @@ def run_attest_remote(
         _say(f"the service's TLS key (SPKI sha256) {result.tls_spki_sha256} is bound to this enclave's quote")
         return int(ExitCode.OK)
 
-    return _guarded(verbose, work)
+    return guarded(verbose, work)
 
 
 # -- click -----------------------------------------------------------------------------------

@@ -227,25 +227,7 @@ def candidate_from_options(
     "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="New directory for the files."
 )
 @_json_opt
-def candidate_cmd(
-    name: str,
-    version: str,
-    stage: str,
-    sigstruct: Path | None,
-    pin: str,
-    mrenclave: str | None,
-    mrsigner: str | None,
-    isv_prod_id: int | None,
-    min_isv_svn: int | None,
-    tcb_statuses: tuple[str, ...],
-    advisories: tuple[str, ...],
-    git_commit: str,
-    repo: Path | None,
-    build_timestamp: str | None,
-    builder_id: str | None,
-    out: Path,
-    as_json: bool,
-) -> None:
+def candidate_cmd(out: Path, as_json: bool, **options: Any) -> None:
     """Write a candidate enclave entry (entry.json) and an unsigned in-toto statement (statement.json).
 
     Nothing is signed: maintainers review the files, sign entry.json with `sealgate sign`
@@ -253,12 +235,9 @@ def candidate_cmd(
     """
     from sealgate.enclaves.candidate import write_candidate
 
-    candidate, sig = candidate_from_options(
-        name=name, version=version, stage=stage, sigstruct=sigstruct, pin=pin, mrenclave=mrenclave,
-        mrsigner=mrsigner, isv_prod_id=isv_prod_id, min_isv_svn=min_isv_svn, tcb_statuses=tcb_statuses,
-        advisories=advisories, git_commit=git_commit, repo=repo, build_timestamp=build_timestamp,
-        builder_id=builder_id,
-    )  # fmt: skip
+    candidate, sig = candidate_from_options(**options)
+    name, version, stage, git_commit = (options[k] for k in ("name", "version", "stage", "git_commit"))
+    repo = options["repo"]
     entry_path, statement_path = write_candidate(candidate, out)
     if as_json:
         emit_json({**candidate.to_dict(), "entry": str(entry_path), "statement": str(statement_path)})

@@ -123,7 +123,7 @@ def add_cmd(ctx: click.Context, /, **options: Any) -> None:
     if entry_path.exists() and options["build_timestamp"] is None:
         # A second run (after the signers signed the first one's document) keeps the first
         # run's build time when nothing else differs, so the statements still cover it.
-        from dataclasses import replace
+        from sealgate._dataclass import replace
 
         previous = EnclaveEntryDocument.from_bytes(entry_path.read_bytes())
         if replace(entry, build_timestamp=previous.build_timestamp) == previous:

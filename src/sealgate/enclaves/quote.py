@@ -43,6 +43,7 @@ from sealgate._dataclass import dataclass
 from sealgate.canonical import loads_strict
 from sealgate.enclaves.intel_root import INTEL_SGX_ROOT_CA_DER
 from sealgate.errors import MalformedInputError, Reason, UsageError, VerificationError
+from sealgate.registry.documents import TCB_STATUSES
 
 __all__ = [
     "KNOWN_TCB_STATUSES",
@@ -67,17 +68,7 @@ MAX_QUOTE_BYTES: Final = 64 * 1024
 MAX_COLLATERAL_BYTES: Final = 4 * 1024 * 1024
 
 #: The TCB statuses Intel defines (and dcap-qvl reports). The enclave check denies any other.
-KNOWN_TCB_STATUSES: Final = frozenset(
-    {
-        "UpToDate",
-        "SWHardeningNeeded",
-        "ConfigurationNeeded",
-        "ConfigurationAndSWHardeningNeeded",
-        "OutOfDate",
-        "OutOfDateConfigurationNeeded",
-        "Revoked",
-    }
-)
+KNOWN_TCB_STATUSES: Final = frozenset(TCB_STATUSES)
 #: The status every mock quote reports. It is deliberately not in KNOWN_TCB_STATUSES, so a
 #: check that forgets to look at ``VerifiedQuote.mock`` still denies mock evidence.
 MOCK_TCB_STATUS: Final = "Mock"

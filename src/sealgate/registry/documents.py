@@ -22,7 +22,7 @@ domain can parse the documents they read from the offline view.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from sealgate._dataclass import dataclass
 from typing import Any, Final
 
 from sealgate.canonical import canonical_bytes, loads_strict
