@@ -22,9 +22,9 @@ domain can parse the documents they read from the offline view.
 from __future__ import annotations
 
 import re
-from sealgate._dataclass import dataclass
 from typing import Any, Final
 
+from sealgate._dataclass import dataclass
 from sealgate.canonical import canonical_bytes, loads_strict
 from sealgate.errors import MalformedInputError
 from sealgate.registry.layout import INDEX_TYPE, KIND_PLURAL, STAGES, STATUSES
