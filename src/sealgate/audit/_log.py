@@ -164,6 +164,7 @@ class _GroupCommitter:
 
     def _lead(self) -> None:
         batch = self._take_batch()
+        committed = 0
         try:
             records = [record for request in batch for record in request.records]
             receipts = self._store.append(records, durable=any(r.durable for r in batch))
@@ -181,11 +182,12 @@ class _GroupCommitter:
             for request in batch:
                 request.receipts = receipts[start : start + len(request.records)]
                 start += len(request.records)
-            with self._lock:
-                self.commits += 1
-                self.records += len(records)
+            committed = len(records)
         finally:
             with self._lock:
+                if committed:
+                    self.commits += 1
+                    self.records += committed
                 successor = self._queue[0] if self._queue else None
                 if successor is None:
                     self._leading = False

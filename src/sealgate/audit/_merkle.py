@@ -209,7 +209,7 @@ class Frontier:
             return EMPTY_ROOT
         acc = hashes[-1]
         for part in reversed(hashes[:-1]):
-            acc = node_hash(part, acc)
+            acc = _sha256(_NODE_PREFIX + part + acc).digest()  # node_hash, inline: every append does this
         return acc
 
     def copy(self) -> Frontier:
