@@ -264,3 +264,27 @@ def test_remote_relayed_through_a_man_in_the_middle_denied(
 def test_remote_plain_http_refused_as_a_usage_error(gh: GateHome) -> None:
     code, _, err = sealgate(gh, "attest", "remote", "http://127.0.0.1:1/", "--name", "websvc")
     assert code == 1 and err.startswith("sealgate: invalid-argument: remote attestation needs https://")
+
+
+# -- the launcher's command: enclave gate ------------------------------------------------------
+
+
+def test_enclave_gate_decides_now_and_exits_non_zero_on_any_refusal(gh: GateHome, dcap: Path) -> None:
+    # The sample verifies only inside its 2025 collateral window; the launcher has no --at.
+    evidence = sgx_args(dcap, "--report-data", HELLO.hex())[2:]  # the options after "attest verify"
+    code, _, err = sealgate(gh, "enclave", "gate", *evidence)
+    assert code == 3 and err.startswith("DENIED collateral-expired: ")
+    assert last_record(gh)["reason"] == "collateral-expired"
+    code, _, _ = sealgate(gh, "enclave", "gate", *evidence, "--at", "1750334171")
+    assert code == 2  # no such option: a launcher cannot check old evidence
+
+
+def test_enclave_gate_allows_a_dev_mock_quote_with_exit_0(
+    gh: GateHome, dev_key: tuple[PrivateKey, Path], tmp_path: Path
+) -> None:
+    key, pub = dev_key
+    quote = mock_quote(key, SERVICE_MRENCLAVE, tmp_path)
+    code, _, err = sealgate(gh, "enclave", "gate", "--quote", str(quote), "--name", "websvc", "--report-data",
+                            HELLO.hex(), "--mock-key", str(pub))  # fmt: skip
+    assert code == 0 and err.rstrip().splitlines()[-1].startswith("ALLOWED enclaves/websvc/")
+    assert last_record(gh)["decision"] == "allow" and last_record(gh)["checks"]["historical"] is False

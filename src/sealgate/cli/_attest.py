@@ -206,7 +206,7 @@ def _hex_option(low: int, high: int) -> Callable[[click.Context, click.Parameter
 
 
 _home_json = click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON on stdout.")
-_mock_key = click.option(
+mock_key_option = click.option(
     "--mock-key",
     "mock_keys",
     multiple=True,
@@ -222,31 +222,47 @@ def attest_group() -> None:
     """Verify attestation evidence: a quote from files, or a live service."""
 
 
+def evidence_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that give a quote and its challenge (shared by `attest verify` and `enclave gate`)."""
+    for option in reversed(_EVIDENCE_OPTIONS):
+        command = option(command)
+    return command
+
+
+_EVIDENCE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+    click.option(
+        "--quote", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The quote (raw bytes)."
+    ),
+    click.option(
+        "--collateral",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The quote's collateral (dcap-qvl JSON). Required for a DCAP quote; a mock quote has none.",
+    ),
+    click.option("--name", required=True, help="The enclave's registry name."),
+    click.option(
+        "--nonce", callback=_hex_option(16, 64), metavar="HEX", help="The challenge nonce (needs --tls-cert)."
+    ),
+    click.option(
+        "--tls-cert",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="The server's TLS certificate (PEM or DER) or public key (PEM), bound with --nonce.",
+    ),
+    click.option(
+        "--report-data", callback=_hex_option(64, 64), metavar="HEX", help="The exact 64 bytes of report data expected."
+    ),
+]
+
+
 @attest_group.command("verify", short_help="Ask the gate about a quote and its collateral, from files.")
-@click.option("--quote", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The quote (raw bytes).")
-@click.option(
-    "--collateral",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The quote's collateral (dcap-qvl JSON). Required for a DCAP quote; a mock quote has none.",
-)
-@click.option("--name", required=True, help="The enclave's registry name.")
-@click.option("--nonce", callback=_hex_option(16, 64), metavar="HEX", help="The challenge nonce (needs --tls-cert).")
-@click.option(
-    "--tls-cert",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE",
-    help="The server's TLS certificate (PEM or DER) or public key (PEM), bound with --nonce.",
-)
-@click.option(
-    "--report-data", callback=_hex_option(64, 64), metavar="HEX", help="The exact 64 bytes of report data expected."
-)
+@evidence_options
 @click.option(
     "--at",
     type=click.IntRange(min=0),
     metavar="UNIX_TIME",
     help="Check old evidence at this time (recorded as historical); default now.",
 )
-@_mock_key
+@mock_key_option
 @_home_json
 @click.pass_context
 def verify_cmd(
@@ -280,7 +296,7 @@ def verify_cmd(
 @attest_group.command("remote", short_help="Check a live service over the HTTPS challenge protocol.")
 @click.argument("url")
 @click.option("--name", required=True, help="The enclave's registry name.")
-@_mock_key
+@mock_key_option
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True, max=600),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sealgate.cli._attest import evidence_options, mock_key_option
 from sealgate.cli._ci import candidate_from_options, candidate_options
 from sealgate.cli._common import emit_json, get_home, say
 from sealgate.errors import UsageError
@@ -161,3 +162,34 @@ def self_check_cmd(ctx: click.Context, name: str, attestation_dir: Path) -> None
     result = self_check(name, GramineQuoteProvider(attestation_dir), home=get_home(ctx))
     stages = ", ".join(f"{v} ({s})" for v, s in zip(result.versions, result.stages, strict=True)) or "none"
     say(f"self-check passed for {name}: provider {result.provider}, debug {result.debug}, entries {stages}")
+
+
+@enclave_group.command("gate")
+@evidence_options
+@mock_key_option
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON on stdout.")
+@click.pass_context
+def gate_cmd(
+    ctx: click.Context,
+    quote: Path,
+    collateral: Path | None,
+    name: str,
+    nonce: bytes | None,
+    tls_cert: Path | None,
+    report_data: bytes | None,
+    mock_keys: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """The launcher's gatekeeper: exit 0 only when the gate allows this quote for NAME, now.
+
+    For a launcher script: start the enclave's service only on exit status 0. Always the
+    current time (no --at), always audited; any other status means do not proceed.
+    """
+    from sealgate.cli._attest import run_attest_verify
+
+    obj = ctx.find_root().obj or {}
+    code = run_attest_verify(
+        home=obj.get("home"), quote=quote, collateral=collateral, name=name, nonce=nonce, tls_cert=tls_cert,
+        report_data=report_data, at=None, mock_keys=mock_keys, as_json=as_json, verbose=bool(obj.get("verbose")),
+    )  # fmt: skip
+    ctx.exit(code)
