@@ -339,3 +339,33 @@ def test_self_check_honours_a_local_policy_that_tightens_to_production(gh: GateH
         assert "production" in aborted.value.message
     finally:
         local.unlink()
+
+
+def test_client_remembers_tdx_minimums_per_component(gh: GateHome, dcap: Path) -> None:
+    from sealgate.registry.layout import MINIMUMS_FILE
+
+    register(gh, "tdmin", tdx_entry(dcap))  # minimum TEE TCB SVN all zeros
+    minimums = gh.root / "trust" / MINIMUMS_FILE
+    assert json.loads(minimums.read_bytes())["tdmin/tdx"] == [0] * 16
+    saved = minimums.read_bytes()
+    # This host once saw a higher minimum in component 0 than the quote's TEE TCB SVN.
+    have = bytes.fromhex(attest_facts_tdx(dcap).tee_tcb_svn)
+    minimums.write_bytes(json.dumps({**json.loads(saved), "tdmin/tdx": [have[0] + 1] + [0] * 15}).encode())
+    try:
+        assert denied(gh, "tdmin", tdx_evidence(dcap)) == "security-version-too-low"
+    finally:
+        minimums.write_bytes(saved)
+    assert attest("tdmin", tdx_evidence(dcap), home=gh.home).name == "tdmin"
+
+
+def tdx_entry(dcap: Path) -> EnclaveEntryDocument:
+    probe = attest_facts_tdx(dcap)
+    tdx = TdxIdentity(mrtd=probe.mr_td, rtmr0=probe.rtmr0, rtmr1=probe.rtmr1, rtmr2=probe.rtmr2, rtmr3=probe.rtmr3,
+                      mr_config_id=probe.mr_config_id, td_attributes=probe.td_attributes, xfam=probe.xfam)  # fmt: skip
+    return EnclaveEntryDocument(tdx=tdx, version="1.0.0", stage="STAGE", status="active")
+
+
+def tdx_evidence(dcap: Path) -> Evidence:
+    quote, collateral = (dcap / "tdx_quote").read_bytes(), (dcap / "tdx_quote_collateral.json").read_bytes()
+    return Evidence(quote=quote, collateral=collateral, at=TDX_AT, report_data=bytes.fromhex(probe_report_data(dcap)),
+                    historical=True)  # fmt: skip

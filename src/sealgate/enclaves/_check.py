@@ -70,7 +70,7 @@ class EnclaveCheck:
         self._minimums_path = None if trust is None else trust / MINIMUMS_FILE
         # Parsed once per file version and per entry digest: a long-lived gate decides on
         # many quotes for the same few entries (keyed by what they depend on, never stale).
-        self._minimums: tuple[tuple[int, int, int], dict[str, int]] | None = None
+        self._minimums: tuple[tuple[int, int, int], dict[str, Any]] | None = None
         self._entries: dict[str, EnclaveEntryDocument] = {}
 
     def check(self, context: CheckContext) -> CheckOutcome:
@@ -106,12 +106,21 @@ class EnclaveCheck:
         return CheckOutcome(findings=(), record=record, interpretation=quote)
 
     def _remembered_minimum(self, name: str) -> int:
-        if self._minimums_path is None:
+        value = self._remembered(name)
+        if value is None:
             return 0
+        if type(value) is not int:
+            raise MalformedInputError(f"{self._minimums_path} is malformed for {name!r}")
+        return value
+
+    def _remembered(self, key: str) -> Any:
+        """What ``trust/enclave-minimums.json`` holds under ``key`` (None when nothing is recorded)."""
+        if self._minimums_path is None:
+            return None
         try:
             st = os.stat(self._minimums_path)
         except FileNotFoundError:
-            return 0
+            return None
         except OSError as exc:
             raise MalformedInputError(f"{self._minimums_path} cannot be read: {exc.strerror}") from exc
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -123,9 +132,10 @@ class EnclaveCheck:
             if not isinstance(data, dict):
                 raise MalformedInputError(f"{self._minimums_path} is malformed")
             self._minimums = (stamp, data)
-        value = self._minimums[1].get(name, 0)
-        if type(value) is not int:
-            raise MalformedInputError(f"{self._minimums_path} is malformed for {name!r}")
+        value = self._minimums[1].get(key)
+        well_formed = isinstance(value, list) and len(value) == 16 and all(type(v) is int for v in value)
+        if key.endswith("/tdx") and value is not None and not well_formed:
+            raise MalformedInputError(f"{self._minimums_path} is malformed for {key!r}")
         return value
 
     def _check_security_version(
@@ -140,12 +150,15 @@ class EnclaveCheck:
                     f"ISV SVN {quote.sgx.isv_svn} is below the minimum {minimum} for {name}",
                 )
         elif quote.tdx is not None and entry.tdx is not None:
-            have, need = bytes.fromhex(quote.tdx.tee_tcb_svn), bytes.fromhex(entry.tdx.min_tee_tcb_svn)
+            # The entry's minimum and the highest this host has seen for the name, per component.
+            have = bytes.fromhex(quote.tdx.tee_tcb_svn)
+            remembered = self._remembered(f"{name}/tdx") or [0] * 16
+            need = [max(a, b) for a, b in zip(bytes.fromhex(entry.tdx.min_tee_tcb_svn), remembered, strict=True)]
             low = [i for i, (a, b) in enumerate(zip(have, need, strict=True)) if a < b]
             if low:
                 raise _attest_error(
                     Reason.SECURITY_VERSION_TOO_LOW,
-                    f"TEE TCB SVN component(s) {', '.join(map(str, low))} are below the entry's minimum",
+                    f"TEE TCB SVN component(s) {', '.join(map(str, low))} are below the minimum for {name}",
                 )
 
 

@@ -433,7 +433,13 @@ def _check_all_keys(updater: Updater) -> None:
             check_tuf_keys(signed.delegations.keys, "delegations")
 
 
-def _read_minimums(trust: Path) -> dict[str, int]:
+#: ``trust/enclave-minimums.json``: per enclave name the highest SGX minimum ISV SVN seen (an
+#: integer), and under ``NAME/tdx`` the highest minimum TEE TCB SVN seen, component by
+#: component (a list of 16 integers).
+Minimum = int | list[int]
+
+
+def _read_minimums(trust: Path) -> dict[str, Minimum]:
     try:
         data = json.loads((trust / MINIMUMS_FILE).read_bytes())
     except FileNotFoundError:
@@ -443,32 +449,61 @@ def _read_minimums(trust: Path) -> dict[str, int]:
             f"{trust / MINIMUMS_FILE} cannot be read ({exc}); it records the enclave minimums this host has seen",
             reason=Reason.REGISTRY_TAMPERED,
         ) from exc
-    if not isinstance(data, dict) or not all(isinstance(k, str) and type(v) is int for k, v in data.items()):
+
+    def valid(key: object, value: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key.endswith("/tdx"):
+            return isinstance(value, list) and len(value) == 16 and all(type(v) is int for v in value)
+        return type(value) is int
+
+    if not isinstance(data, dict) or not all(valid(k, v) for k, v in data.items()):
         raise RegistryIntegrityError(f"{trust / MINIMUMS_FILE} is malformed", reason=Reason.REGISTRY_TAMPERED)
     return data
 
 
-def _enclave_minimums(targets: Path, remembered: dict[str, int]) -> dict[str, int]:
-    """The new view's highest SGX minimum per enclave name; refuse a view that lowers a remembered one."""
+def _lower(new: Minimum, old: Minimum) -> bool:
+    if isinstance(new, int) and isinstance(old, int):
+        return new < old
+    assert isinstance(new, list) and isinstance(old, list)
+    return any(a < b for a, b in zip(new, old, strict=True))
+
+
+def _higher(a: Minimum, b: Minimum) -> Minimum:
+    if isinstance(a, int) and isinstance(b, int):
+        return max(a, b)
+    assert isinstance(a, list) and isinstance(b, list)
+    return [max(x, y) for x, y in zip(a, b, strict=True)]
+
+
+def _enclave_minimums(targets: Path, remembered: dict[str, Minimum]) -> dict[str, Minimum]:
+    """The new view's highest minimum per enclave name (SGX; TDX per component); refuse a view that
+    lowers a remembered one."""
     from sealgate.registry.documents import EnclaveEntryDocument
 
-    seen: dict[str, int] = {}
+    seen: dict[str, Minimum] = {}
     root = targets / "enclaves"
     if root.is_dir():
         for name_dir in sorted(root.iterdir()):
             for entry in sorted(name_dir.iterdir()):
                 doc = EnclaveEntryDocument.from_bytes(entry.read_bytes())
+                value: Minimum
                 if doc.tee == "sgx":
-                    seen[name_dir.name] = max(seen.get(name_dir.name, 0), doc.min_isv_svn)
-    lowered = sorted(n for n, low in remembered.items() if seen.get(n, low) < low)
+                    key, value = name_dir.name, doc.min_isv_svn
+                elif doc.tdx is not None:
+                    key, value = f"{name_dir.name}/tdx", list(bytes.fromhex(doc.tdx.min_tee_tcb_svn))
+                else:
+                    continue
+                seen[key] = _higher(seen[key], value) if key in seen else value
+    lowered = sorted(k for k, low in remembered.items() if k in seen and _lower(seen[k], low))
     if lowered:
         raise RegistryIntegrityError(
             "the registry lowers the minimum security version of "
-            + ", ".join(f"{n} ({remembered[n]} -> {seen.get(n)})" for n in lowered)
+            + ", ".join(f"{k} ({remembered[k]} -> {seen[k]})" for k in lowered)
             + "; this host keeps the previous registry view",
             reason=Reason.MINIMUM_LOWERED,
         )
-    return {**remembered, **{n: max(v, remembered.get(n, 0)) for n, v in seen.items()}}
+    return {**remembered, **{k: _higher(v, remembered[k]) if k in remembered else v for k, v in seen.items()}}
 
 
 def _wanted_targets(updater: Updater) -> list[TargetFile]:
