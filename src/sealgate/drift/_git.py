@@ -19,7 +19,7 @@ from typing import Final
 
 from sealgate.errors import MalformedInputError, UsageError
 
-__all__ = ["BaselineMissingError", "GitRepository"]
+__all__ = ["BaselineMissingError", "GitRepository", "run_git"]
 
 GIT_TIMEOUT: Final = 60.0
 _SHA: Final = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
@@ -42,6 +42,23 @@ def _environment() -> dict[str, str]:
         }
     )
     return env
+
+
+def run_git(git: str, cwd: Path, args: list[str]) -> subprocess.CompletedProcess[bytes]:
+    """One git command in ``cwd`` as an argv list: no shell, the caller's ``GIT_*`` dropped, bounded."""
+    try:
+        return subprocess.run(
+            [git, "-C", str(cwd), "-c", "core.fsmonitor=false", *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=_environment(),
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise UsageError(f"git {args[0]} took longer than {GIT_TIMEOUT:g} s in {cwd}") from exc
+    except OSError as exc:
+        raise UsageError(f"git cannot be run: {exc.strerror}") from exc
 
 
 class GitRepository:
@@ -68,19 +85,7 @@ class GitRepository:
 
     @staticmethod
     def _call(git: str, cwd: Path, args: list[str]) -> subprocess.CompletedProcess[bytes]:
-        try:
-            return subprocess.run(
-                [git, "-C", str(cwd), "-c", "core.fsmonitor=false", *args],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                env=_environment(),
-                timeout=GIT_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise UsageError(f"git {args[0]} took longer than {GIT_TIMEOUT:g} s in {cwd}") from exc
-        except OSError as exc:
-            raise UsageError(f"git cannot be run: {exc.strerror}") from exc
+        return run_git(git, cwd, args)
 
     def _run(self, args: list[str]) -> subprocess.CompletedProcess[bytes]:
         return self._call(self._git, self.toplevel, args)

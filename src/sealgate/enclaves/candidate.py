@@ -52,7 +52,6 @@ ENTRY_FILE: Final = "entry.json"
 STATEMENT_FILE: Final = "statement.json"
 #: What an entry made from a SIGSTRUCT pins: the exact build, the signer and product, or both.
 PINS: Final = ("both", "mrenclave", "mrsigner")
-GIT_TIMEOUT: Final = 60.0
 _GIT_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -232,23 +231,10 @@ def check_git_commit(repository: Path, commit: str) -> None:
     git = shutil.which("git")
     if git is None:
         raise UsageError("git is not installed (or not on PATH); it is needed to check the commit")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update({"GIT_NO_LAZY_FETCH": "1", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"})
+    from sealgate.drift._git import run_git
 
     def run(*args: str) -> subprocess.CompletedProcess[bytes]:
-        try:
-            return subprocess.run(
-                [git, "-C", str(repository), "-c", "core.fsmonitor=false", *args],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                env=env,
-                timeout=GIT_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise UsageError(f"git took longer than {GIT_TIMEOUT:g} s in {repository}") from exc
-        except OSError as exc:
-            raise UsageError(f"git cannot be run: {exc.strerror}") from exc
+        return run_git(git, repository, list(args))
 
     proc = run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}^{{commit}}")
     if proc.returncode == 0 and proc.stdout.decode("ascii", "replace").strip() == commit:
