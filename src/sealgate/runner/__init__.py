@@ -19,18 +19,22 @@ supervision), ``_process`` (development backend), ``_container`` (engine detecti
 
 from __future__ import annotations
 
-from sealgate.runner._probe import ProbeCheck, ProbeResult, probe_cache_key, probe_sandbox
-from sealgate.runner._run import BACKENDS, run_sandboxed
-from sealgate.runner._spec import (
-    HARD_CAPS,
-    HostPath,
-    KillReason,
-    Limits,
-    NetworkEvent,
-    RunResult,
-    SandboxSpec,
-    artifact_files,
-)
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
+if _TYPE_CHECKING:
+    from sealgate.runner._probe import ProbeCheck, ProbeResult, probe_cache_key, probe_sandbox
+    from sealgate.runner._run import BACKENDS, run_sandboxed
+    from sealgate.runner._spec import (
+        HARD_CAPS,
+        HostPath,
+        KillReason,
+        Limits,
+        NetworkEvent,
+        RunResult,
+        SandboxSpec,
+        artifact_files,
+    )
 
 __all__ = [
     "BACKENDS",
@@ -48,3 +52,25 @@ __all__ = [
     "probe_sandbox",
     "run_sandboxed",
 ]
+
+# Names are resolved on first use: the tool check needs only ``_spec``'s constants, and
+# importing the probe and the bwrap backend on every ``sealgate verify`` cost ~15 ms.
+_LAZY = {
+    **dict.fromkeys(["ProbeCheck", "ProbeResult", "probe_cache_key", "probe_sandbox"], "sealgate.runner._probe"),
+    **dict.fromkeys(["BACKENDS", "run_sandboxed"], "sealgate.runner._run"),
+    **dict.fromkeys(
+        ["HARD_CAPS", "HostPath", "KillReason", "Limits", "NetworkEvent", "RunResult", "SandboxSpec", "artifact_files"],
+        "sealgate.runner._spec",
+    ),
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sealgate.runner' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
